@@ -1,0 +1,70 @@
+# hostpath-provisioner: the two commands users need are `make demo` and `make test`.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+
+GO ?= go
+BIN := bin
+E2E_STATE ?= /var/tmp/hostpath-provisioner-e2e
+export CLUSTER_STATE_DIR := $(E2E_STATE)
+
+APT_PACKAGES := containerd runc containernetworking-plugins busybox-static iptables iproute2 btrfs-progs
+
+.PHONY: all build test unit e2e demo deps apt-deps go-deps cluster-bins cluster-up cluster-down bench manifests verify-manifests vet clean
+
+all: build
+
+## deps: everything a fresh Debian 12 machine needs (apt packages, Go modules).
+deps: apt-deps go-deps
+
+apt-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [[ -n "$$missing" ]]; then \
+	  echo "[deps] installing Debian packages:$$missing"; \
+	  if [[ $$(id -u) -ne 0 ]]; then echo "[deps] root is needed to install$$missing" >&2; exit 1; fi; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+go-deps:
+	$(GO) mod download
+	cd test/tools/kube && $(GO) mod download
+	cd test/tools/etcd && $(GO) mod download
+	cd test/tools/certmanager && $(GO) mod download
+
+## cluster-bins: etcd, Kubernetes and cert-manager built from the module proxy, cached in bin/cluster.
+cluster-bins:
+	hack/build-cluster-bins.sh
+
+## build: the static hostpath-provisioner binary.
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(BIN)/hostpath-provisioner ./cmd/hostpath-provisioner
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 ./cmd/... ./pkg/... ./webhook/...
+
+e2e: deps cluster-bins build
+	$(GO) test -count=1 -timeout 60m -v ./test/e2e/... 2>&1 | tee $(BIN)/e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+[a-z_]+\.go:[0-9]+)' || true; \
+	grep -qE '^(ok|PASS)' $(BIN)/e2e.log && ! grep -qE '^(FAIL|--- FAIL|panic)' $(BIN)/e2e.log
+
+## test: the whole suite, from a fresh clone: deps, vet, unit tests with -race, e2e on a loopback cluster.
+test: deps vet unit e2e
+
+## cluster-up / cluster-down: a loopback cluster for manual use.
+cluster-up: deps cluster-bins build
+	$(GO) run ./test/framework/cmd/cluster up
+
+cluster-down:
+	$(GO) run ./test/framework/cmd/cluster down
+
+## demo: bring up the loopback cluster, run the provisioner and walk the original quick start.
+demo: deps cluster-bins build
+	$(GO) run ./test/framework/cmd/cluster demo
+
+bench: deps cluster-bins build
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./test/bench/...
+
+clean:
+	rm -rf $(BIN)/hostpath-provisioner $(BIN)/e2e.log
