@@ -1,0 +1,57 @@
+package framework
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+)
+
+// Images every cluster has; nothing is ever pulled.
+const (
+	PauseImage   = "registry.k8s.io/pause:3.10"
+	BusyboxImage = "docker.io/library/busybox:1.36"
+)
+
+// busyboxApplets are linked into the busybox image; tests may use any of them.
+var busyboxApplets = []string{
+	"sh", "ash", "ls", "cat", "echo", "sleep", "mkdir", "ln", "rm", "rmdir", "dd", "sync", "test", "[", "touch",
+	"stat", "id", "cp", "mv", "chmod", "chown", "find", "grep", "head", "tail", "wc", "df", "du", "env",
+	"printf", "true", "false", "date", "hostname", "mount", "readlink", "sha256sum", "tee", "whoami", "seq", "xargs", "wget",
+}
+
+// buildPauseImage compiles test/images/pause statically and packs it; the
+// kubelet's sandbox containers run it.
+func buildPauseImage(ctx context.Context, repo, dir string) (string, error) {
+	bin := filepath.Join(dir, "pause")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "./test/images/pause")
+	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building the pause binary: %w: %s", err, out)
+	}
+	return BuildImage(dir, "registry.k8s.io/pause", "3.10", map[string]FileSpec{
+		"pause": {Mode: 0o755, Source: bin},
+	}, []string{"/pause"})
+}
+
+// buildBusyboxImage packs Debian's static busybox with its applet links.
+func buildBusyboxImage(dir string) (string, error) {
+	const busybox = "/bin/busybox"
+	if _, err := os.Stat(busybox); err != nil {
+		return "", fmt.Errorf("%s missing: run `make apt-deps` (package busybox-static): %w", busybox, err)
+	}
+	files := map[string]FileSpec{
+		"bin/busybox": {Mode: 0o755, Source: busybox},
+		"tmp":         {Mode: fs.ModeDir | fs.ModeSticky | 0o777},
+		"etc/passwd":  {Data: []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")},
+		"etc/group":   {Data: []byte("root:x:0:\nnogroup:x:65534:\n")},
+		"root":        {Mode: fs.ModeDir | 0o700},
+	}
+	for _, a := range busyboxApplets {
+		files["bin/"+a] = FileSpec{Mode: fs.ModeSymlink, LinkTarget: "busybox"}
+	}
+	return BuildImage(dir, "docker.io/library/busybox", "1.36", files, []string{"sh"})
+}
