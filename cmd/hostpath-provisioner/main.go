@@ -1,11 +1,21 @@
+// Command hostpath-provisioner turns PersistentVolumeClaims into directories
+// on the node it runs on, and serves the admission webhook that keeps bad
+// claims out. The claim-to-directory path starts in app.Run, then
+// pkg/provisioner (policy) and pkg/volume (the directory work).
 package main
 
 import (
-	_ "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
-	_ "k8s.io/client-go/kubernetes"
-	_ "k8s.io/klog/v2"
-	_ "sigs.k8s.io/controller-runtime"
-	_ "sigs.k8s.io/sig-storage-lib-external-provisioner/v10/controller"
+	"os"
+
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/mazdermind/hostpath-provisioner/cmd/hostpath-provisioner/app"
 )
 
-func main() {}
+func main() {
+	ctx := klog.NewContext(ctrl.SetupSignalHandler(), klog.Background())
+	code := app.Main(ctx, os.Args[1:], os.LookupEnv, os.Stderr, app.Run)
+	klog.Flush()
+	os.Exit(code)
+}

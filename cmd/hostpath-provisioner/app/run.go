@@ -1,0 +1,223 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net/http"
+
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/sig-storage-lib-external-provisioner/v10/controller"
+	libmetrics "sigs.k8s.io/sig-storage-lib-external-provisioner/v10/controller/metrics"
+
+	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+
+	"github.com/mazdermind/hostpath-provisioner/pkg/controllers"
+	"github.com/mazdermind/hostpath-provisioner/pkg/leader"
+	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
+	"github.com/mazdermind/hostpath-provisioner/pkg/provisioner"
+	"github.com/mazdermind/hostpath-provisioner/pkg/volume"
+)
+
+// Scheme holds every type the process reads.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(s)
+	_ = cmv1.AddToScheme(s)
+	return s
+}
+
+// RestConfig builds the client configuration: the kubeconfig when given,
+// else in-cluster.
+func RestConfig(kubeconfig string, qps float64, burst int) (*rest.Config, error) {
+	var cfg *rest.Config
+	var err error
+	if kubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
+	} else {
+		cfg, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading Kubernetes client configuration: %w", err)
+	}
+	cfg.QPS = float32(qps)
+	cfg.Burst = burst
+	cfg.UserAgent = "hostpath-provisioner"
+	return cfg, nil
+}
+
+// Run wires the provisioner, the webhook and the reconcilers into one
+// manager (one cache) and blocks until ctx ends.
+func Run(ctx context.Context, o *Options) error {
+	logger := klog.FromContext(ctx)
+	ctrl.SetLogger(logger)
+
+	cfg, err := RestConfig(o.Kubeconfig, o.KubeAPIQPS, o.KubeAPIBurst)
+	if err != nil {
+		return err
+	}
+	store, err := volume.Open(o.BasePath)
+	if err != nil {
+		return fmt.Errorf("--base-path=%s: %w", o.BasePath, err)
+	}
+	defer store.Close()
+
+	disableHTTP2 := func(c *tls.Config) {
+		// HTTP/2 multiplexing lets one client starve others (CVE-2023-44487);
+		// admission traffic gains nothing from it.
+		c.NextProtos = []string{"http/1.1"}
+		c.MinVersion = tls.VersionTLS12
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 Scheme(),
+		Logger:                 logger,
+		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress: o.ProbeAddr,
+		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
+			Host: o.WebhookHost, Port: o.WebhookPort, CertDir: o.WebhookCertDir,
+			TLSOpts: []func(*tls.Config){disableHTTP2},
+		}),
+		// The manager's own election would end the process when the lease
+		// is lost; ours (pkg/leader) only gates Immediate provisioning.
+		LeaderElection: false,
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+
+	prov, err := setupProvisioner(ctx, mgr, o, cfg, store)
+	if err != nil {
+		return err
+	}
+	if err := (&controllers.RetentionSync{Client: mgr.GetClient(), NodeName: o.NodeName, Recorder: mgr.GetEventRecorderFor("hostpath-provisioner")}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up retention sync: %w", err)
+	}
+	_ = prov
+
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return fmt.Errorf("adding healthz check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("base-path", func(*http.Request) error { return store.Writable() }); err != nil {
+		return fmt.Errorf("adding readyz check: %w", err)
+	}
+
+	logger.Info("Starting hostpath-provisioner", "node", o.NodeName, "basePath", o.BasePath, "provisioner", o.ProvisionerName,
+		"webhook", o.EnableWebhook, "leaderElect", o.LeaderElect)
+	return mgr.Start(ctx)
+}
+
+// setupProvisioner hands the library the manager's informers (one cache for
+// everything) and adds it, and the lease campaign, as manager runnables.
+func setupProvisioner(ctx context.Context, mgr manager.Manager, o *Options, cfg *rest.Config, store *volume.Store) (*provisioner.Provisioner, error) {
+	informer := func(obj client.Object) (toolscache.SharedIndexInformer, error) {
+		inf, err := mgr.GetCache().GetInformer(ctx, obj)
+		if err != nil {
+			return nil, fmt.Errorf("getting informer for %T: %w", obj, err)
+		}
+		sii, ok := inf.(toolscache.SharedIndexInformer)
+		if !ok {
+			return nil, fmt.Errorf("informer for %T is a %T, not a SharedIndexInformer", obj, inf)
+		}
+		return sii, nil
+	}
+	claims, err := informer(&corev1.PersistentVolumeClaim{})
+	if err != nil {
+		return nil, err
+	}
+	volumes, err := informer(&corev1.PersistentVolume{})
+	if err != nil {
+		return nil, err
+	}
+	classes, err := informer(&storagev1.StorageClass{})
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := informer(&corev1.Node{})
+	if err != nil {
+		return nil, err
+	}
+	kickable := provisioner.NewKickableInformer(claims)
+
+	clientset, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating clientset: %w", err)
+	}
+
+	elector := leader.NewAlwaysLeader()
+	if o.LeaderElect {
+		elector = leader.New(clientset, leader.Config{
+			Namespace: o.Namespace, Name: o.LeaseName, Identity: o.NodeName + "_" + string(uuid.NewUUID()),
+			LeaseDuration: o.LeaseDuration, RenewDeadline: o.RenewDeadline, RetryPeriod: o.RetryPeriod,
+			OnStartedLeading: func(ctx context.Context) {
+				n := kickable.Kick(waitsForLeader)
+				klog.FromContext(ctx).V(2).Info("Re-queued claims that waited for a lease holder", "count", n)
+			},
+		})
+	}
+	if err := mgr.Add(elector); err != nil {
+		return nil, fmt.Errorf("adding leader election: %w", err)
+	}
+
+	prov := provisioner.New(provisioner.Config{
+		NodeName:        o.NodeName,
+		Store:           store,
+		ReclaimOverride: o.ReclaimPolicy,
+		IsLeader:        elector.IsLeader,
+		Reader:          mgr.GetClient(),
+		Recorder:        mgr.GetEventRecorderFor("hostpath-provisioner"),
+	})
+
+	// The library's metrics go on the manager's registry (one /metrics); its
+	// own HTTP server stays off.
+	m := libmetrics.New("hostpath_provisioner")
+	ctrlmetrics.Registry.MustRegister(m.PersistentVolumeClaimProvisionTotal, m.PersistentVolumeClaimProvisionFailedTotal,
+		m.PersistentVolumeClaimProvisionDurationSeconds, m.PersistentVolumeDeleteTotal, m.PersistentVolumeDeleteFailedTotal,
+		m.PersistentVolumeDeleteDurationSeconds)
+	provisioner.RegisterMetrics(ctrlmetrics.Registry, store, o.NodeName)
+
+	names := []string{policy.LegacyProvisionerName}
+	pc := controller.NewProvisionController(klog.FromContext(ctx), clientset, o.ProvisionerName, prov,
+		controller.LeaderElection(false),
+		controller.AdditionalProvisionerNames(names),
+		controller.ClaimsInformer(kickable),
+		controller.VolumesInformer(volumes),
+		controller.ClassesInformer(classes),
+		controller.NodesLister(corelisters.NewNodeLister(nodes.GetIndexer())),
+		controller.Threadiness(o.Workers),
+		controller.ResyncPeriod(o.ResyncPeriod),
+		controller.MetricsPort(0),
+		controller.MetricsInstance(m),
+		controller.AddFinalizer(true),
+	)
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		pc.Run(ctx)
+		return nil
+	})); err != nil {
+		return nil, fmt.Errorf("adding provision controller: %w", err)
+	}
+	return prov, nil
+}
+
+// waitsForLeader selects claims that only a lease holder would provision:
+// unbound and without a selected node.
+func waitsForLeader(obj any) bool {
+	c, ok := obj.(*corev1.PersistentVolumeClaim)
+	return ok && c.Spec.VolumeName == "" && c.Annotations[policy.AnnSelectedNode] == "" && c.Status.Phase != corev1.ClaimBound
+}

@@ -1,0 +1,31 @@
+package provisioner
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mazdermind/hostpath-provisioner/pkg/volume"
+)
+
+// RegisterMetrics exposes the node's base path capacity. The figures are
+// read at scrape time, so they are never stale and cost nothing between
+// scrapes.
+func RegisterMetrics(reg prometheus.Registerer, store *volume.Store, node string) {
+	labels := prometheus.Labels{"node": node, "base_path": store.Base()}
+	space := func(pick func(volume.Space) uint64) func() float64 {
+		return func() float64 {
+			s, err := store.Space()
+			if err != nil {
+				return -1
+			}
+			return float64(pick(s))
+		}
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "hostpath_provisioner_base_path_total_bytes", Help: "Size of the filesystem holding the base path.", ConstLabels: labels,
+		}, space(func(s volume.Space) uint64 { return s.Total })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "hostpath_provisioner_base_path_free_bytes", Help: "Bytes of the base path's filesystem available to new volumes.", ConstLabels: labels,
+		}, space(func(s volume.Space) uint64 { return s.Free })),
+	)
+}

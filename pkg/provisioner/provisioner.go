@@ -1,0 +1,341 @@
+// Package provisioner is where a claim becomes a directory: it implements
+// the sig-storage-lib-external-provisioner Provisioner for one node. The
+// library decides when to provision and delete; this package decides
+// whether this node should, re-checks every policy (fail closed, whatever
+// admission let through), does the directory work through pkg/volume and
+// describes the PersistentVolume.
+package provisioner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/sig-storage-lib-external-provisioner/v10/controller"
+
+	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
+	"github.com/mazdermind/hostpath-provisioner/pkg/volume"
+)
+
+// hostnameLabel is the well-known node label PV node affinity selects on.
+const hostnameLabel = "kubernetes.io/hostname"
+
+// Config is what one node's provisioner needs to know.
+type Config struct {
+	// NodeName is the node this process runs on; it owns that node's volumes.
+	NodeName string
+	// Store is the node's base path.
+	Store *volume.Store
+	// ReclaimOverride, when set, replaces the class reclaimPolicy as the
+	// default fate of a volume (the original's PV_RECLAIM_POLICY).
+	ReclaimOverride corev1.PersistentVolumeReclaimPolicy
+	// IsLeader reports whether this instance holds the lease that entitles
+	// it to provision Immediate claims (which have no selected node).
+	IsLeader func() bool
+	// Reader reads Namespaces and Nodes, normally from the manager's cache.
+	Reader client.Reader
+	// Recorder records events on PVs for what the library does not report.
+	Recorder record.EventRecorder
+	// Now is the clock, for archive names.
+	Now func() time.Time
+}
+
+// Provisioner provisions and deletes the volumes of one node.
+type Provisioner struct {
+	cfg Config
+}
+
+var (
+	_ controller.Provisioner   = (*Provisioner)(nil)
+	_ controller.Qualifier     = (*Provisioner)(nil)
+	_ controller.DeletionGuard = (*Provisioner)(nil)
+)
+
+// New returns a provisioner for cfg.NodeName.
+func New(cfg Config) *Provisioner {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Provisioner{cfg: cfg}
+}
+
+// ShouldProvision lets exactly one instance act on a claim: a
+// WaitForFirstConsumer claim belongs to the instance on its selected node,
+// an Immediate claim to the lease holder. Being called for claims of other
+// nodes is normal in a DaemonSet, so this is quiet.
+func (p *Provisioner) ShouldProvision(_ context.Context, claim *corev1.PersistentVolumeClaim) bool {
+	if node := claim.Annotations[policy.AnnSelectedNode]; node != "" {
+		return node == p.cfg.NodeName
+	}
+	return p.cfg.IsLeader()
+}
+
+// ShouldDelete keeps every instance but the volume's own node away from it.
+func (p *Provisioner) ShouldDelete(_ context.Context, pv *corev1.PersistentVolume) bool {
+	return NodeOf(pv) == p.cfg.NodeName
+}
+
+// Provision creates the claim's directory and describes its PV.
+func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOptions) (*corev1.PersistentVolume, controller.ProvisioningState, error) {
+	claim := opts.PVC
+	logger := klog.FromContext(ctx).WithValues("node", p.cfg.NodeName, "pv", opts.PVName)
+
+	if opts.SelectedNode != nil && opts.SelectedNode.Name != p.cfg.NodeName {
+		return nil, controller.ProvisioningFinished, &controller.IgnoredError{Reason: "the claim's selected node is " + opts.SelectedNode.Name}
+	}
+	if opts.SelectedNode == nil && !p.cfg.IsLeader() {
+		return nil, controller.ProvisioningFinished, &controller.IgnoredError{Reason: "not the lease holder for Immediate claims"}
+	}
+
+	params, err := p.check(ctx, opts)
+	if err != nil {
+		return nil, controller.ProvisioningFinished, err
+	}
+	rel, ferr := policy.ClaimPath(params.Pattern, opts.PVName, claim)
+	if ferr != nil {
+		return nil, controller.ProvisioningFinished, fmt.Errorf("StorageClass %s: %w", opts.StorageClass.Name, ferr)
+	}
+
+	request := policy.ClaimRequest(claim)
+	if state, err := p.checkSpace(*request, opts.SelectedNode != nil); err != nil {
+		return nil, state, err
+	}
+
+	if err := p.cfg.Store.Create(rel, params.Mode, volume.Owner{UID: params.UID, GID: params.GID}); err != nil {
+		if errors.Is(err, volume.ErrCollision) {
+			return nil, controller.ProvisioningFinished, fmt.Errorf(
+				"refusing to provision on node %s: %s: %w; it may hold another claim's data. Move it away or choose a pathPattern with {{ .PVName }}",
+				p.cfg.NodeName, p.cfg.Store.Abs(rel), err)
+		}
+		return nil, controller.ProvisioningFinished, fmt.Errorf("node %s: %w", p.cfg.NodeName, err)
+	}
+
+	onDelete := policy.ResolveOnDelete(claim.Annotations[policy.AnnOnDelete], params, p.cfg.ReclaimOverride, reclaimPolicy(opts.StorageClass.ReclaimPolicy))
+	hostname, err := p.hostname(ctx, opts.SelectedNode)
+	if err != nil {
+		return nil, controller.ProvisioningNoChange, err
+	}
+	pv := p.describe(opts, rel, *request, params.VolumeType, onDelete, hostname)
+	logger.V(2).Info("Provisioned volume directory", "claim", klog.KObj(claim), "path", p.cfg.Store.Abs(rel), "onDelete", onDelete)
+	return pv, controller.ProvisioningFinished, nil
+}
+
+// check re-applies every admission rule: the webhook fails open, so a claim
+// made while it was down must not slip past the provisioner.
+func (p *Provisioner) check(ctx context.Context, opts controller.ProvisionOptions) (*policy.ClassParameters, error) {
+	params, errs := policy.ParseClassParameters(opts.StorageClass.Parameters)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("StorageClass %s is invalid: %w", opts.StorageClass.Name, errs.ToAggregate())
+	}
+	claim := opts.PVC
+	var ns corev1.Namespace
+	if err := p.cfg.Reader.Get(ctx, client.ObjectKey{Name: claim.Namespace}, &ns); err != nil {
+		return nil, fmt.Errorf("reading namespace %s: %w", claim.Namespace, err)
+	}
+	var cerrs field.ErrorList
+	cerrs = append(cerrs, policy.ValidateClaimSpec(claim)...)
+	cerrs = append(cerrs, policy.ValidateClaimAnnotations(claim.Annotations)...)
+	cerrs = append(cerrs, policy.ValidateClaimSize(claim, params, ns.Annotations)...)
+	if len(cerrs) > 0 {
+		return nil, fmt.Errorf("claim is invalid: %w", cerrs.ToAggregate())
+	}
+	return params, nil
+}
+
+// checkSpace refuses a claim the base path cannot hold. For a claim with a
+// selected node the scheduler is asked to pick another node; otherwise the
+// library retries with exponential backoff, not in a hot loop.
+func (p *Provisioner) checkSpace(request resource.Quantity, rescheduleable bool) (controller.ProvisioningState, error) {
+	space, err := p.cfg.Store.Space()
+	if err != nil {
+		return controller.ProvisioningNoChange, fmt.Errorf("node %s: %w", p.cfg.NodeName, err)
+	}
+	if request.CmpInt64(clampInt64(space.Free)) <= 0 {
+		return "", nil
+	}
+	state := controller.ProvisioningFinished
+	if rescheduleable {
+		state = controller.ProvisioningReschedule
+	}
+	return state, fmt.Errorf("not enough free space on node %s: the claim requests %s, %s has %s free",
+		p.cfg.NodeName, request.String(), p.cfg.Store.Base(), resource.NewQuantity(clampInt64(space.Free), resource.BinarySI).String())
+}
+
+func clampInt64(v uint64) int64 {
+	if v > 1<<63-1 {
+		return 1<<63 - 1
+	}
+	return int64(v)
+}
+
+// hostname is the node's kubernetes.io/hostname label, which node affinity
+// must match; it usually equals the node name but need not.
+func (p *Provisioner) hostname(ctx context.Context, selected *corev1.Node) (string, error) {
+	node := selected
+	if node == nil {
+		node = &corev1.Node{}
+		if err := p.cfg.Reader.Get(ctx, client.ObjectKey{Name: p.cfg.NodeName}, node); err != nil {
+			return "", fmt.Errorf("reading own node %s: %w", p.cfg.NodeName, err)
+		}
+	}
+	if h := node.Labels[hostnameLabel]; h != "" {
+		return h, nil
+	}
+	return node.Name, nil
+}
+
+func (p *Provisioner) describe(opts controller.ProvisionOptions, rel string, size resource.Quantity, vt policy.VolumeType, onDelete policy.OnDelete, hostname string) *corev1.PersistentVolume {
+	abs := p.cfg.Store.Abs(rel)
+	var source corev1.PersistentVolumeSource
+	if vt == policy.VolumeTypeLocal {
+		source.Local = &corev1.LocalVolumeSource{Path: abs}
+	} else {
+		// Directory, not DirectoryOrCreate: if the directory vanished, the pod
+		// must fail to start rather than get a fresh empty volume.
+		t := corev1.HostPathDirectory
+		source.HostPath = &corev1.HostPathVolumeSource{Path: abs, Type: &t}
+	}
+	fs := corev1.PersistentVolumeFilesystem
+	return &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: opts.PVName,
+			Annotations: map[string]string{
+				policy.AnnNode:     p.cfg.NodeName,
+				policy.AnnPath:     rel,
+				policy.AnnBasePath: p.cfg.Store.Base(),
+				policy.AnnOnDelete: string(onDelete),
+			},
+		},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: size},
+			AccessModes:                   opts.PVC.Spec.AccessModes,
+			PersistentVolumeReclaimPolicy: onDelete.ReclaimPolicy(),
+			StorageClassName:              opts.StorageClass.Name,
+			MountOptions:                  opts.StorageClass.MountOptions,
+			VolumeMode:                    &fs,
+			PersistentVolumeSource:        source,
+			NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{
+				NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{{
+					Key: hostnameLabel, Operator: corev1.NodeSelectorOpIn, Values: []string{hostname},
+				}}}},
+			}},
+		},
+	}
+}
+
+func reclaimPolicy(p *corev1.PersistentVolumeReclaimPolicy) corev1.PersistentVolumeReclaimPolicy {
+	if p == nil {
+		return corev1.PersistentVolumeReclaimDelete
+	}
+	return *p
+}
+
+// Delete disposes of a released volume's directory as its on-delete policy
+// says. The library deletes the PV object afterwards.
+func (p *Provisioner) Delete(ctx context.Context, pv *corev1.PersistentVolume) error {
+	if node := NodeOf(pv); node != p.cfg.NodeName {
+		return &controller.IgnoredError{Reason: fmt.Sprintf("volume lives on node %q", node)}
+	}
+	rel, err := p.relPath(pv)
+	if err != nil {
+		return err
+	}
+	logger := klog.FromContext(ctx).WithValues("pv", pv.Name, "path", p.cfg.Store.Abs(rel))
+
+	onDelete := policy.OnDeleteDelete
+	if v, ok := pv.Annotations[policy.AnnOnDelete]; ok {
+		od, ferr := policy.ParseOnDelete(v, field.NewPath("metadata", "annotations").Key(policy.AnnOnDelete))
+		if ferr != nil {
+			// Unknown intent: keeping the data is the only safe reading.
+			return fmt.Errorf("not deleting %s: %w", p.cfg.Store.Abs(rel), ferr)
+		}
+		onDelete = od
+	}
+	switch onDelete {
+	case policy.OnDeleteRetain:
+		return fmt.Errorf("not deleting %s: the volume has %s=retain; set it to delete or archive to let the directory go, or set the reclaim policy to Retain",
+			p.cfg.Store.Abs(rel), policy.AnnOnDelete)
+	case policy.OnDeleteArchive:
+		name, err := p.cfg.Store.Archive(rel, p.cfg.Now())
+		if err != nil {
+			return fmt.Errorf("node %s: %w", p.cfg.NodeName, err)
+		}
+		if name != "" {
+			logger.Info("Archived volume directory", "archive", p.cfg.Store.Abs(name))
+			p.cfg.Recorder.Eventf(pv, corev1.EventTypeNormal, "VolumeArchived", "Archived %s as %s on node %s", p.cfg.Store.Abs(rel), p.cfg.Store.Abs(name), p.cfg.NodeName)
+		}
+		return nil
+	default:
+		if err := p.cfg.Store.Remove(rel); err != nil {
+			return fmt.Errorf("node %s: %w", p.cfg.NodeName, err)
+		}
+		logger.V(2).Info("Deleted volume directory")
+		return nil
+	}
+}
+
+// relPath finds a volume's directory relative to the base path. Our PVs
+// record it; PVs of the original provisioner only have the absolute path,
+// which must lie inside this base path or we refuse to touch it.
+func (p *Provisioner) relPath(pv *corev1.PersistentVolume) (string, error) {
+	if base, ok := pv.Annotations[policy.AnnBasePath]; ok && path.Clean(base) != path.Clean(p.cfg.Store.Base()) {
+		return "", fmt.Errorf("volume was made under base path %s but this instance serves %s; not touching it", base, p.cfg.Store.Base())
+	}
+	if rel, ok := pv.Annotations[policy.AnnPath]; ok {
+		if err := policy.SafeRelPath(rel); err != nil {
+			return "", fmt.Errorf("annotation %s=%q %w", policy.AnnPath, rel, err)
+		}
+		return rel, nil
+	}
+	abs := sourcePath(pv)
+	if abs == "" {
+		return "", fmt.Errorf("volume has neither a %s annotation nor a hostPath/local source", policy.AnnPath)
+	}
+	rel, err := filepath.Rel(p.cfg.Store.Base(), abs)
+	if err != nil || policy.SafeRelPath(rel) != nil || strings.HasPrefix(rel, "..") {
+		return "", fmt.Errorf("volume path %s is not inside the base path %s; not touching it", abs, p.cfg.Store.Base())
+	}
+	return rel, nil
+}
+
+func sourcePath(pv *corev1.PersistentVolume) string {
+	switch {
+	case pv.Spec.HostPath != nil:
+		return pv.Spec.HostPath.Path
+	case pv.Spec.Local != nil:
+		return pv.Spec.Local.Path
+	}
+	return ""
+}
+
+// NodeOf returns the node whose base path holds a volume: our annotation,
+// the original provisioner's identity annotation, or the node affinity.
+func NodeOf(pv *corev1.PersistentVolume) string {
+	if n := pv.Annotations[policy.AnnNode]; n != "" {
+		return n
+	}
+	if n := pv.Annotations[policy.AnnLegacyIdentity]; n != "" {
+		return n
+	}
+	if na := pv.Spec.NodeAffinity; na != nil && na.Required != nil {
+		for _, t := range na.Required.NodeSelectorTerms {
+			for _, e := range t.MatchExpressions {
+				if e.Key == hostnameLabel && e.Operator == corev1.NodeSelectorOpIn && len(e.Values) == 1 {
+					return e.Values[0]
+				}
+			}
+		}
+	}
+	return ""
+}
