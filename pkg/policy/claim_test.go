@@ -1,0 +1,130 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func claimOf(size string, mutate ...func(*corev1.PersistentVolumeClaim)) *corev1.PersistentVolumeClaim {
+	c := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c"}}
+	if size != "" {
+		c.Spec.Resources.Requests = corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(size)}
+	}
+	for _, m := range mutate {
+		m(c)
+	}
+	return c
+}
+
+func TestValidateClaimSize(t *testing.T) {
+	class, errs := ParseClassParameters(map[string]string{"minSize": "10Mi", "maxSize": "1Gi"})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	tests := []struct {
+		name    string
+		claim   *corev1.PersistentVolumeClaim
+		nsAnn   map[string]string
+		wantErr string
+	}{
+		{"a size inside the class limits is valid", claimOf("100Mi"), nil, ""},
+		{"a claim without a size is refused", claimOf(""), nil, "spec.resources.requests[storage]: Required value: a size is required"},
+		{"a zero size is refused", claimOf("0"), nil, `spec.resources.requests[storage]: Invalid value: "0": must be larger than zero`},
+		{"a size below minSize is refused", claimOf("1Mi"), nil, `Invalid value: "1Mi": must be at least 10Mi (StorageClass parameter minSize)`},
+		{"a size above maxSize is refused", claimOf("2Gi"), nil, `Invalid value: "2Gi": must be at most 1Gi (StorageClass parameter maxSize)`},
+		{"a size above the namespace limit is refused", claimOf("600Mi"), map[string]string{AnnNamespaceMaxSize: "500Mi"}, "must be at most 500Mi (namespace annotation hostpath.dev/max-size)"},
+		{"a broken namespace limit is reported, not ignored", claimOf("1Mi", func(*corev1.PersistentVolumeClaim) {}), map[string]string{AnnNamespaceMaxSize: "lots"}, `hostpath.dev/max-size="lots" is not a positive quantity`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			errs := ValidateClaimSize(tt.claim, class, tt.nsAnn)
+			if tt.wantErr == "" {
+				if len(errs) > 0 {
+					t.Fatal(errs.ToAggregate())
+				}
+				return
+			}
+			if len(errs) == 0 || !strings.Contains(errs.ToAggregate().Error(), tt.wantErr) {
+				t.Fatalf("errors %v, want %q", errs.ToAggregate(), tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestValidateClaimSpec(t *testing.T) {
+	block := corev1.PersistentVolumeBlock
+	tests := []struct {
+		name    string
+		claim   *corev1.PersistentVolumeClaim
+		wantErr string
+	}{
+		{"a plain filesystem claim is valid", claimOf("1Gi"), ""},
+		{"a block claim is refused", claimOf("1Gi", func(c *corev1.PersistentVolumeClaim) { c.Spec.VolumeMode = &block }), `spec.volumeMode: Unsupported value: "Block": supported values: "Filesystem"`},
+		{"a clone is refused", claimOf("1Gi", func(c *corev1.PersistentVolumeClaim) {
+			c.Spec.DataSource = &corev1.TypedLocalObjectReference{Kind: "PersistentVolumeClaim", Name: "src"}
+		}), `spec.dataSource: Forbidden: PersistentVolumeClaim "src"`},
+		{"a dataSourceRef is refused", claimOf("1Gi", func(c *corev1.PersistentVolumeClaim) {
+			c.Spec.DataSourceRef = &corev1.TypedObjectReference{Kind: "VolumeSnapshot", Name: "snap"}
+		}), `spec.dataSourceRef: Forbidden: VolumeSnapshot "snap"`},
+		{"a selector is refused", claimOf("1Gi", func(c *corev1.PersistentVolumeClaim) { c.Spec.Selector = &metav1.LabelSelector{} }), "spec.selector: Forbidden"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			errs := ValidateClaimSpec(tt.claim)
+			if tt.wantErr == "" {
+				if len(errs) > 0 {
+					t.Fatal(errs.ToAggregate())
+				}
+				return
+			}
+			if len(errs) == 0 || !strings.Contains(errs.ToAggregate().Error(), tt.wantErr) {
+				t.Fatalf("errors %v, want %q", errs.ToAggregate(), tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestValidateClaimAnnotations(t *testing.T) {
+	tests := []struct {
+		name    string
+		ann     map[string]string
+		wantErr string
+	}{
+		{"no annotations are valid", nil, ""},
+		{"foreign annotations are not ours to judge", map[string]string{"example.com/x": "y"}, ""},
+		{"each on-delete value is valid", map[string]string{AnnOnDelete: "archive"}, ""},
+		{"a bad on-delete value names the allowed values", map[string]string{AnnOnDelete: "keep"},
+			`metadata.annotations[hostpath.dev/on-delete]: Unsupported value: "keep": supported values: "delete", "retain", "archive"`},
+		{"a typo in our prefix gets a suggestion", map[string]string{"hostpath.dev/ondelete": "retain"},
+			`metadata.annotations[hostpath.dev/ondelete]: Invalid value: "retain": unknown annotation, did you mean "hostpath.dev/on-delete"?`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			errs := ValidateClaimAnnotations(tt.ann)
+			if tt.wantErr == "" {
+				if len(errs) > 0 {
+					t.Fatal(errs.ToAggregate())
+				}
+				return
+			}
+			if len(errs) == 0 || !strings.Contains(errs.ToAggregate().Error(), tt.wantErr) {
+				t.Fatalf("errors %v, want %q", errs.ToAggregate(), tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestClaimWarningsForSharedAccessModes(t *testing.T) {
+	rwx := claimOf("1Gi", func(c *corev1.PersistentVolumeClaim) { c.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany} })
+	if w := ClaimWarnings(rwx); len(w) != 1 || !strings.Contains(w[0], "ReadWriteMany") || !strings.Contains(w[0], "one node") {
+		t.Errorf("warnings = %q", w)
+	}
+	rwo := claimOf("1Gi", func(c *corev1.PersistentVolumeClaim) { c.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce} })
+	if w := ClaimWarnings(rwo); len(w) != 0 {
+		t.Errorf("RWO warnings = %q", w)
+	}
+}

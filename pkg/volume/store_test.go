@@ -1,0 +1,223 @@
+package volume
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func newStore(t *testing.T) (*Store, string) {
+	t.Helper()
+	base := t.TempDir()
+	s, err := Open(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, base
+}
+
+func TestCreateMakesTheDirectoryWithModeAndOwner(t *testing.T) {
+	s, base := newStore(t)
+	uid, gid := int64(1234), int64(5678)
+	if err := s.Create("ns/claim", 0o2770|fs.ModeSetgid, Owner{UID: &uid, GID: &gid}); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(base, "ns/claim"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o770 || fi.Mode()&fs.ModeSetgid == 0 {
+		t.Errorf("mode = %v", fi.Mode())
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if os.Getuid() == 0 && (st.Uid != 1234 || st.Gid != 5678) {
+		t.Errorf("owner = %d:%d", st.Uid, st.Gid)
+	}
+}
+
+func TestCreateIgnoresTheUmask(t *testing.T) {
+	s, base := newStore(t)
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+	if err := s.Create("d", 0o777, Owner{}); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(filepath.Join(base, "d"))
+	if fi.Mode().Perm() != 0o777 {
+		t.Errorf("mode = %v, want 0777 whatever the umask", fi.Mode())
+	}
+}
+
+func TestCreateIsIdempotentForAnEmptyDirectory(t *testing.T) {
+	s, _ := newStore(t)
+	for i := range 2 {
+		if err := s.Create("d", 0o777, Owner{}); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+}
+
+func TestCreateRefusesAnExistingDirectoryWithData(t *testing.T) {
+	s, base := newStore(t)
+	os.MkdirAll(filepath.Join(base, "d"), 0o755)
+	os.WriteFile(filepath.Join(base, "d", "secret"), []byte("tenant A"), 0o600)
+	err := s.Create("d", 0o777, Owner{})
+	if !errors.Is(err, ErrCollision) {
+		t.Fatalf("err = %v, want ErrCollision", err)
+	}
+	fi, _ := os.Stat(filepath.Join(base, "d"))
+	if fi.Mode().Perm() != 0o755 {
+		t.Errorf("a refused directory must not be changed; mode = %v", fi.Mode())
+	}
+}
+
+func TestCreateRefusesASymlinkAtThePath(t *testing.T) {
+	s, base := newStore(t)
+	outside := t.TempDir()
+	os.Symlink(outside, filepath.Join(base, "d"))
+	if err := s.Create("d", 0o777, Owner{}); !errors.Is(err, ErrCollision) {
+		t.Fatalf("err = %v, want ErrCollision", err)
+	}
+	fi, _ := os.Stat(outside)
+	if fi.Mode().Perm() == 0o777 {
+		t.Error("the symlink target outside the base path was chmodded")
+	}
+}
+
+func TestCreateDoesNotFollowASymlinkedParent(t *testing.T) {
+	s, base := newStore(t)
+	outside := t.TempDir()
+	os.Symlink(outside, filepath.Join(base, "ns"))
+	err := s.Create("ns/claim", 0o777, Owner{})
+	if err == nil {
+		if _, statErr := os.Stat(filepath.Join(outside, "claim")); statErr == nil {
+			t.Fatal("created a directory outside the base path through a symlinked parent")
+		}
+	}
+	entries, _ := os.ReadDir(outside)
+	if len(entries) != 0 {
+		t.Fatalf("outside directory was touched: %v", entries)
+	}
+}
+
+func TestRemoveDeletesDeepTreesWithoutFollowingSymlinks(t *testing.T) {
+	s, base := newStore(t)
+	outside := t.TempDir()
+	canary := filepath.Join(outside, "canary")
+	os.WriteFile(canary, []byte("keep me"), 0o644)
+	if err := s.Create("ns/vol", 0o777, Owner{}); err != nil {
+		t.Fatal(err)
+	}
+	vol := filepath.Join(base, "ns/vol")
+	deep := filepath.Join(vol, strings.Repeat("d/", 50))
+	os.MkdirAll(deep, 0o755)
+	os.WriteFile(filepath.Join(deep, "f"), []byte("x"), 0o644)
+	os.Symlink(outside, filepath.Join(vol, "to-outside-dir"))
+	os.Symlink(canary, filepath.Join(vol, "to-canary"))
+	os.Symlink("/", filepath.Join(vol, "to-root"))
+	os.Symlink("../../..", filepath.Join(vol, "relative-up"))
+	os.Symlink("dangling", filepath.Join(vol, "dangling"))
+	os.Symlink("loop", filepath.Join(vol, "loop"))
+	ro := filepath.Join(vol, "readonly")
+	os.MkdirAll(filepath.Join(ro, "x"), 0o755)
+	os.Chmod(ro, 0o500)
+
+	if err := s.Remove("ns/vol"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(vol); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("volume still exists: %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(base, "ns")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("empty parent from the pattern should be pruned: %v", err)
+	}
+	if b, err := os.ReadFile(canary); err != nil || string(b) != "keep me" {
+		t.Errorf("canary outside the base path changed: %q %v", b, err)
+	}
+	if err := s.Remove("ns/vol"); err != nil {
+		t.Errorf("removing a missing volume must succeed: %v", err)
+	}
+}
+
+func TestRemoveKeepsAParentWithOtherVolumes(t *testing.T) {
+	s, base := newStore(t)
+	s.Create("ns/a", 0o777, Owner{})
+	s.Create("ns/b", 0o777, Owner{})
+	if err := s.Remove("ns/a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(base, "ns/b")); err != nil {
+		t.Errorf("sibling volume lost: %v", err)
+	}
+}
+
+func TestRemoveRefusesUnsafePaths(t *testing.T) {
+	s, _ := newStore(t)
+	for _, p := range []string{"", ".", "..", "../x", "/etc", "a/../../b"} {
+		if err := s.Remove(p); err == nil {
+			t.Errorf("Remove(%q) succeeded", p)
+		}
+	}
+}
+
+func TestArchiveRenamesInsideTheBasePath(t *testing.T) {
+	s, base := newStore(t)
+	s.Create("ns/vol", 0o777, Owner{})
+	os.WriteFile(filepath.Join(base, "ns/vol/data"), []byte("v"), 0o644)
+	at := time.Date(2026, 11, 25, 14, 3, 4, 0, time.UTC)
+	name, err := s.Archive("ns/vol", at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name != "archived-ns-vol-20261125T140304Z" {
+		t.Errorf("name = %q", name)
+	}
+	if b, err := os.ReadFile(filepath.Join(base, name, "data")); err != nil || string(b) != "v" {
+		t.Errorf("archived data = %q %v", b, err)
+	}
+	// The same name again in the same second gets a suffix instead of
+	// replacing the first archive.
+	s.Create("ns/vol", 0o777, Owner{})
+	name2, err := s.Archive("ns/vol", at)
+	if err != nil || name2 != name+"-2" {
+		t.Errorf("second archive = %q %v", name2, err)
+	}
+	// Archiving what is already gone (a retry after a crash) succeeds.
+	if name3, err := s.Archive("ns/vol", at); err != nil || name3 != "" {
+		t.Errorf("archive of a missing dir = %q %v", name3, err)
+	}
+}
+
+func TestArchiveNameStaysWithinNameMax(t *testing.T) {
+	n := ArchiveName(strings.Repeat("a/", 200)+"b", time.Now())
+	if len(n) > 255 || !strings.HasPrefix(n, "archived-") || strings.Contains(n, "/") {
+		t.Errorf("name %q (%d bytes)", n, len(n))
+	}
+}
+
+func TestSpaceAndWritable(t *testing.T) {
+	s, base := newStore(t)
+	sp, err := s.Space()
+	if err != nil || sp.Total == 0 || sp.Free > sp.Total {
+		t.Fatalf("space = %+v %v", sp, err)
+	}
+	if err := s.Writable(); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(base)
+	if len(entries) != 0 {
+		t.Errorf("probe left files: %v", entries)
+	}
+}
+
+func TestOpenRefusesAMissingBasePath(t *testing.T) {
+	if _, err := Open(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Fatal("a missing base path must be an error, not silently created")
+	}
+}
