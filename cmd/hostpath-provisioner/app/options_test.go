@@ -1,0 +1,84 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+func envOf(m map[string]string) getenv {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestTheOriginalsEnvironmentVariablesStillWork(t *testing.T) {
+	o, err := Parse(nil, envOf(map[string]string{"PV_DIR": "/srv/volumes", "NODE_NAME": "n1", "PV_RECLAIM_POLICY": "Retain"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.BasePath != "/srv/volumes" || o.NodeName != "n1" || o.ReclaimPolicy != corev1.PersistentVolumeReclaimRetain {
+		t.Errorf("options = %+v", o)
+	}
+}
+
+func TestFlagsWinOverEnvironment(t *testing.T) {
+	o, err := Parse([]string{"--base-path=/data", "--node-name=n2"}, envOf(map[string]string{"PV_DIR": "/srv", "NODE_NAME": "n1"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.BasePath != "/data" || o.NodeName != "n2" {
+		t.Errorf("options = %+v", o)
+	}
+}
+
+func TestDefaultsNeverThrottleTheProvisioner(t *testing.T) {
+	o, err := Parse([]string{"--node-name=n"}, envOf(nil), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.BasePath != "/var/kubernetes" || o.KubeAPIQPS < 50 || o.KubeAPIBurst < 100 || o.Workers < 4 || !o.LeaderElect || !o.EnableWebhook {
+		t.Errorf("defaults = %+v", o)
+	}
+}
+
+func TestInvalidOptionsNameFlagAndValue(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{nil, "--node-name=\"\": required"},
+		{[]string{"--node-name=n", "--base-path=relative"}, `--base-path="relative": must be an absolute path`},
+		{[]string{"--node-name=n", "--base-path=/"}, `--base-path="/"`},
+		{[]string{"--node-name=n", "--reclaim-policy=Recycle"}, "--reclaim-policy=Recycle: must be Retain or Delete"},
+		{[]string{"--node-name=n", "--workers=0"}, "--workers=0: must be at least 1"},
+		{[]string{"--node-name=n", "--kube-api-qps=0"}, "--kube-api-qps=0: must be positive"},
+		{[]string{"--node-name=n", "--webhook-port=70000"}, "--webhook-port=70000"},
+		{[]string{"--node-name=n", "--lease-duration=1s"}, "--lease-duration=1s: must exceed --renew-deadline"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			_, err := Parse(tt.args, envOf(nil), &bytes.Buffer{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestMainExitCodes(t *testing.T) {
+	ran := false
+	run := func(_ context.Context, o *Options) error { ran = true; return nil }
+	var stderr bytes.Buffer
+	if code := Main(context.Background(), []string{"--node-name=n"}, envOf(nil), &stderr, run); code != 0 || !ran {
+		t.Errorf("valid: code %d ran %v", code, ran)
+	}
+	ran = false
+	if code := Main(context.Background(), []string{"--workers=-1"}, envOf(nil), &stderr, run); code != 2 || ran {
+		t.Errorf("invalid: code %d ran %v", code, ran)
+	}
+	if !strings.Contains(stderr.String(), "invalid configuration") {
+		t.Errorf("stderr = %q", stderr.String())
+	}
+}
