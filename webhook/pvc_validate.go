@@ -1,0 +1,159 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/http"
+	"strings"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
+)
+
+// placeholderUID renders the pathPattern when a request carries no UID
+// yet; the API server sets metadata.uid before validating admission, so
+// this only matters for hand-made requests.
+const placeholderUID = "00000000-0000-0000-0000-000000000000"
+
+// ClaimValidator checks claims of our classes against pkg/policy.
+type ClaimValidator struct {
+	lookup  *lookup
+	decoder admission.Decoder
+}
+
+// Handle implements admission.Handler.
+func (v *ClaimValidator) Handle(ctx context.Context, req admission.Request) admission.Response {
+	logger := klog.FromContext(ctx)
+	if req.SubResource != "" || (req.Operation != admissionv1.Create && req.Operation != admissionv1.Update) {
+		return admission.Allowed("only CREATE and UPDATE of claims are validated")
+	}
+	var claim corev1.PersistentVolumeClaim
+	if err := v.decoder.Decode(req, &claim); err != nil {
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding PersistentVolumeClaim: %w", err))
+	}
+	if claim.Namespace == "" {
+		claim.Namespace = req.Namespace
+	}
+	name, _ := policy.ClaimClassName(&claim)
+	if name == "" {
+		return admission.Allowed("the claim has no StorageClass; not a hostpath claim")
+	}
+	class, err := v.lookup.class(ctx, name)
+	if err != nil {
+		logger.Error(err, "Cannot validate claim", "claim", klog.KRef(claim.Namespace, claim.Name))
+		return admission.Allowed("StorageClass unreadable").WithWarnings(fmt.Sprintf(
+			"hostpath-provisioner could not check this claim (%v); it will be checked again when the volume is provisioned", err))
+	}
+	if class == nil {
+		return admission.Allowed(fmt.Sprintf("StorageClass %q does not exist; not ours to check", name))
+	}
+	if !v.lookup.ours(class) {
+		return admission.Allowed(fmt.Sprintf("StorageClass %q belongs to provisioner %q", name, class.Provisioner))
+	}
+
+	var errs field.ErrorList
+	var warnings []string
+	switch req.Operation {
+	case admissionv1.Create:
+		params, classErrs := policy.ValidateStorageClass(class)
+		if len(classErrs) > 0 {
+			return admission.Denied(fmt.Sprintf("StorageClass %q is invalid, so no claim of it can be provisioned; ask the cluster admin to re-create it: %s",
+				name, classErrs.ToAggregate().Error()))
+		}
+		nsAnn, warn := v.namespaceAnnotations(ctx, claim.Namespace)
+		warnings = append(warnings, warn...)
+		errs = append(errs, policy.ValidateClaimSpec(&claim)...)
+		errs = append(errs, policy.ValidateClaimSize(&claim, params, nsAnn)...)
+		errs = append(errs, policy.ValidateClaimAnnotations(claim.Annotations)...)
+		uid := string(claim.UID)
+		if uid == "" {
+			uid = placeholderUID
+		}
+		if _, ferr := policy.ClaimPath(params.Pattern, "pvc-"+uid, &claim); ferr != nil {
+			// The pattern is the class's, but the values that break it
+			// (labels, annotations, names) are the claim's: say both.
+			errs = append(errs, field.Invalid(field.NewPath("metadata"), claim.Name,
+				fmt.Sprintf("the directory for this claim cannot be made: StorageClass %q %s", name, ferr.Error())))
+		}
+		warnings = append(warnings, policy.ClaimWarnings(&claim)...)
+
+	case admissionv1.Update:
+		var old corev1.PersistentVolumeClaim
+		if err := v.decoder.DecodeRaw(req.OldObject, &old); err != nil {
+			return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding the old PersistentVolumeClaim: %w", err))
+		}
+		// Only what this request changes is checked: refusing an update for
+		// a problem the claim already had would block the PV controller's
+		// binding and the removal of finalizers, i.e. deleting the claim.
+		if !maps.Equal(ourAnnotations(old.Annotations), ourAnnotations(claim.Annotations)) {
+			errs = append(errs, policy.ValidateClaimAnnotations(claim.Annotations)...)
+		}
+		if !sameRequest(&old, &claim) {
+			params, classErrs := policy.ValidateStorageClass(class)
+			if len(classErrs) == 0 {
+				nsAnn, warn := v.namespaceAnnotations(ctx, claim.Namespace)
+				warnings = append(warnings, warn...)
+				errs = append(errs, policy.ValidateClaimSize(&claim, params, nsAnn)...)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		logger.V(2).Info("Denied claim", "claim", klog.KRef(claim.Namespace, claim.Name), "operation", req.Operation, "errors", errs.ToAggregate().Error())
+		return invalid(&claim, errs).WithWarnings(warnings...)
+	}
+	return admission.Allowed(fmt.Sprintf("valid claim of StorageClass %q", name)).WithWarnings(warnings...)
+}
+
+// namespaceAnnotations fails open: the namespace's max-size is enforced
+// again at provisioning.
+func (v *ClaimValidator) namespaceAnnotations(ctx context.Context, ns string) (map[string]string, []string) {
+	ann, err := v.lookup.namespaceAnnotations(ctx, ns)
+	if err != nil {
+		klog.FromContext(ctx).Error(err, "Cannot check the namespace size limit")
+		return nil, []string{fmt.Sprintf("hostpath-provisioner could not check the %s limit of namespace %s (%v); it is checked again at provisioning",
+			policy.AnnNamespaceMaxSize, ns, err)}
+	}
+	return ann, nil
+}
+
+// invalid is a 422 Invalid response whose causes are the field errors, so
+// kubectl prints one line per problem, each naming field, value and what
+// is allowed, just as for the API server's own validation.
+func invalid(claim *corev1.PersistentVolumeClaim, errs field.ErrorList) admission.Response {
+	status := apierrors.NewInvalid(corev1.SchemeGroupVersion.WithKind("PersistentVolumeClaim").GroupKind(), claimName(claim), errs).Status()
+	resp := admission.Denied(status.Message)
+	resp.Result = &status
+	return resp
+}
+
+func claimName(claim *corev1.PersistentVolumeClaim) string {
+	if claim.Name != "" {
+		return claim.Name
+	}
+	return claim.GenerateName
+}
+
+func ourAnnotations(ann map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range ann {
+		if strings.HasPrefix(k, policy.Prefix) {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func sameRequest(a, b *corev1.PersistentVolumeClaim) bool {
+	qa, qb := policy.ClaimRequest(a), policy.ClaimRequest(b)
+	if qa == nil || qb == nil {
+		return qa == qb
+	}
+	return qa.Cmp(*qb) == 0
+}

@@ -1,0 +1,49 @@
+package webhook
+
+import (
+	"fmt"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+)
+
+// Paths the handlers are served on; config/webhook points the Mutating- and
+// ValidatingWebhookConfiguration at them.
+const (
+	MutatePVCPath            = "/mutate-pvc"
+	ValidatePVCPath          = "/validate-pvc"
+	ValidateStorageClassPath = "/validate-storageclass"
+)
+
+// Options configure the handlers.
+type Options struct {
+	// ProvisionerName is the StorageClass provisioner we serve (the legacy
+	// name is always served too, see policy.IsOurProvisioner).
+	ProvisionerName string
+	// DefaultClass is given to class-less claims in namespaces without a
+	// hostpath.dev/default-class annotation; "" gives them nothing.
+	DefaultClass string
+	// Namespace is the installation's namespace. The webhook configurations
+	// exclude it (and kube-system) so the provisioner can always start;
+	// requests from it that do arrive are handled like any other.
+	Namespace string
+}
+
+// SetupWithManager registers the three handlers on the manager's webhook
+// server. StorageClasses are read from the manager's cache (the provisioner
+// watches them anyway) with a direct read as fallback for a class created a
+// moment ago; Namespaces are always read directly, because a namespace and
+// its first claim are often created within milliseconds and caching every
+// Namespace just for two annotations is not worth the memory.
+func SetupWithManager(mgr ctrl.Manager, o Options) error {
+	if o.ProvisionerName == "" {
+		return fmt.Errorf("webhook: ProvisionerName must not be empty")
+	}
+	lk := &lookup{cache: mgr.GetClient(), api: mgr.GetAPIReader(), provisioner: o.ProvisionerName}
+	dec := admission.NewDecoder(mgr.GetScheme())
+	srv := mgr.GetWebhookServer()
+	srv.Register(MutatePVCPath, &admission.Webhook{Handler: &ClaimDefaulter{opts: o, lookup: lk, decoder: dec}})
+	srv.Register(ValidatePVCPath, &admission.Webhook{Handler: &ClaimValidator{lookup: lk, decoder: dec}})
+	srv.Register(ValidateStorageClassPath, &admission.Webhook{Handler: &ClassValidator{opts: o, lookup: lk, decoder: dec}})
+	return nil
+}

@@ -1,0 +1,88 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
+)
+
+// ClassValidator checks StorageClasses of our provisioner, and warns about
+// default-class markings that change which class class-less claims get.
+type ClassValidator struct {
+	opts    Options
+	lookup  *lookup
+	decoder admission.Decoder
+}
+
+// Handle implements admission.Handler.
+func (v *ClassValidator) Handle(ctx context.Context, req admission.Request) admission.Response {
+	if req.SubResource != "" || (req.Operation != admissionv1.Create && req.Operation != admissionv1.Update) {
+		return admission.Allowed("only CREATE and UPDATE of StorageClasses are validated")
+	}
+	var class storagev1.StorageClass
+	if err := v.decoder.Decode(req, &class); err != nil {
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding StorageClass: %w", err))
+	}
+	warnings := v.defaultWarnings(ctx, &class)
+	if !v.lookup.ours(&class) {
+		return admission.Allowed(fmt.Sprintf("provisioner %q is not ours", class.Provisioner)).WithWarnings(warnings...)
+	}
+
+	_, errs := policy.ValidateStorageClass(&class)
+	if class.AllowVolumeExpansion != nil && *class.AllowVolumeExpansion {
+		warnings = append(warnings, "allowVolumeExpansion: true has no effect: hostpath volumes are not resized, a larger request stays pending as a resize forever")
+	}
+	if len(errs) == 0 {
+		return admission.Allowed("valid hostpath StorageClass").WithWarnings(warnings...)
+	}
+	if req.Operation == admissionv1.Update {
+		// Parameters, provisioner, reclaimPolicy and mountOptions are
+		// immutable: refusing the update could not fix them, but it would
+		// block removing finalizers and editing labels or annotations.
+		return admission.Allowed("invalid class, but the update cannot make it worse").WithWarnings(append(warnings,
+			fmt.Sprintf("StorageClass %q is invalid and claims of it will be refused; these fields are immutable, delete and re-create the class: %s",
+				class.Name, errs.ToAggregate().Error()))...)
+	}
+	klog.FromContext(ctx).V(2).Info("Denied StorageClass", "class", class.Name, "errors", errs.ToAggregate().Error())
+	status := apierrors.NewInvalid(storagev1.SchemeGroupVersion.WithKind("StorageClass").GroupKind(), class.Name, errs).Status()
+	resp := admission.Denied(status.Message)
+	resp.Result = &status
+	return resp.WithWarnings(warnings...)
+}
+
+// defaultWarnings explains what marking a class default means for claims
+// without a class, since Kubernetes' DefaultStorageClass admission plugin
+// runs before our webhook and so takes precedence over --default-class.
+func (v *ClassValidator) defaultWarnings(ctx context.Context, class *storagev1.StorageClass) []string {
+	if !policy.IsDefaultClass(class) {
+		return nil
+	}
+	var warnings []string
+	if !v.lookup.ours(class) && v.opts.DefaultClass != "" {
+		warnings = append(warnings, fmt.Sprintf(
+			"StorageClass %q is marked as the cluster default: Kubernetes' DefaultStorageClass admission plugin runs before admission webhooks and gives it to every claim without a class, "+
+				"so the hostpath default class %q only applies in namespaces annotated %s",
+			class.Name, v.opts.DefaultClass, policy.AnnNamespaceDefaultClass))
+	}
+	var list storagev1.StorageClassList
+	if err := v.lookup.cache.List(ctx, &list); err != nil {
+		klog.FromContext(ctx).Error(err, "Cannot list StorageClasses to find other defaults")
+		return warnings
+	}
+	for _, other := range list.Items {
+		if other.Name != class.Name && policy.IsDefaultClass(&other) {
+			warnings = append(warnings, fmt.Sprintf(
+				"StorageClass %q is also marked as the cluster default; with several, Kubernetes uses the newest, remove %s from all but one",
+				other.Name, policy.AnnIsDefaultClass))
+		}
+	}
+	return warnings
+}
