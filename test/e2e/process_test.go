@@ -1,0 +1,176 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mazdermind/hostpath-provisioner/test/framework"
+)
+
+// provisionerProcess is our binary running on the host as the cluster's
+// node would run it: same kubeconfig, same node name, its own base path.
+type provisionerProcess struct {
+	t       testing.TB
+	args    []string
+	env     []string
+	logPath string
+	probe   string
+	cmd     *exec.Cmd
+	exited  chan struct{}
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// provisionerBinary builds the binary under test once per run, so the tests
+// always exercise the current source (the Go build cache makes it cheap).
+func provisionerBinary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		root, err := framework.RepoRoot()
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(framework.StateDir(), "bin", "hostpath-provisioner")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/hostpath-provisioner")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("building hostpath-provisioner: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startProvisioner runs the provisioner for the cluster's node on base,
+// with the webhook and the lease off unless args turn them on, and waits
+// until it reports ready. It is stopped when the test ends.
+func startProvisioner(t testing.TB, base string, args ...string) *provisionerProcess {
+	t.Helper()
+	p := &provisionerProcess{t: t, probe: freeAddr(t)}
+	p.args = append([]string{
+		"--kubeconfig=" + framework.KubeconfigPath(),
+		"--node-name=" + framework.NodeName(),
+		"--base-path=" + base,
+		"--enable-webhook=false",
+		"--leader-elect=false",
+		"--metrics-bind-address=" + freeAddr(t),
+		"--health-probe-bind-address=" + p.probe,
+		"--namespace=kube-system",
+		"-v=2",
+	}, args...)
+	logName := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
+	p.logPath = filepath.Join(framework.StateDir(), "logs", "hostpath-provisioner-"+logName+".log")
+	p.start()
+	t.Cleanup(func() {
+		p.Stop()
+		if t.Failed() {
+			t.Logf("hostpath-provisioner log (%s):\n%s", p.logPath, tail(p.logPath, 60))
+		}
+	})
+	return p
+}
+
+func (p *provisionerProcess) start() {
+	p.t.Helper()
+	logf, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.cmd = exec.Command(provisionerBinary(p.t), p.args...)
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	p.cmd.Env = append(os.Environ(), p.env...)
+	if err := p.cmd.Start(); err != nil {
+		p.t.Fatalf("starting hostpath-provisioner: %v", err)
+	}
+	p.exited = make(chan struct{})
+	go func() { p.cmd.Wait(); logf.Close(); close(p.exited) }()
+	p.waitReady()
+}
+
+func (p *provisionerProcess) waitReady() {
+	p.t.Helper()
+	framework.WaitFor(p.t, 60*time.Second, func() (bool, error) {
+		select {
+		case <-p.exited:
+			return false, fmt.Errorf("hostpath-provisioner exited during start:\n%s", tail(p.logPath, 30))
+		default:
+		}
+		resp, err := http.Get("http://" + p.probe + "/readyz")
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+}
+
+// Stop ends the process gracefully, as a rolling update would.
+func (p *provisionerProcess) Stop() { p.signal(syscall.SIGTERM) }
+
+// Kill ends the process at once, as a crash or OOM kill would.
+func (p *provisionerProcess) Kill() { p.signal(syscall.SIGKILL) }
+
+func (p *provisionerProcess) signal(sig syscall.Signal) {
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.exited:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+// Restart starts the process again with the same arguments.
+func (p *provisionerProcess) Restart() {
+	p.t.Helper()
+	p.Stop()
+	p.start()
+}
+
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(reading %s: %v)", path, err)
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// ctxT is a short-hand for a test's context.
+func ctxT(t testing.TB) context.Context { return t.Context() }
