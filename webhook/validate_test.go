@@ -1,0 +1,180 @@
+package webhook
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
+)
+
+func TestClaimValidator(t *testing.T) {
+	block := corev1.PersistentVolumeBlock
+	ns := namespace("team", map[string]string{policy.AnnNamespaceMaxSize: "10Gi"})
+	objs := []client.Object{
+		ns,
+		storageClass("hostpath", policy.ProvisionerName, withParams(policy.ParamMaxSize, "5Gi")),
+		storageClass("legacy", policy.LegacyProvisionerName),
+		storageClass("labelled", policy.ProvisionerName, withParams(policy.ParamPathPattern, `{{ .PVC.Namespace }}/{{ index .PVC.Labels "app" }}-{{ .PVName }}`)),
+		storageClass("broken", policy.ProvisionerName, withParams("pathPatern", "x")),
+		storageClass("ebs", "ebs.csi.aws.com"),
+	}
+	tests := []struct {
+		name        string
+		op          admissionv1.Operation
+		claim, old  *corev1.PersistentVolumeClaim
+		wantAllowed bool
+		wantCode    int32
+		wantMessage []string
+		wantWarning []string
+	}{
+		{name: "a valid claim of our class is allowed", claim: claim(withClass("hostpath")), wantAllowed: true},
+		{name: "a claim of the legacy provisioner's class is validated too", claim: claim(withClass("legacy"), withSize("0")),
+			wantCode: http.StatusUnprocessableEntity, wantMessage: []string{"must be larger than zero"}},
+		{name: "a claim of another provisioner's class is allowed with the reason", claim: claim(withClass("ebs"), withSize("0")),
+			wantAllowed: true, wantMessage: []string{`belongs to provisioner "ebs.csi.aws.com"`}},
+		{name: "a claim with the empty class is allowed with the reason", claim: claim(withClass("")), wantAllowed: true, wantMessage: []string{"no StorageClass"}},
+		{name: "a claim of a missing class is allowed with the reason", claim: claim(withClass("nope")), wantAllowed: true, wantMessage: []string{`"nope" does not exist`}},
+		{name: "a claim naming its class in the beta annotation is validated", claim: claim(withAnnotation(policy.AnnBetaStorageClass, "hostpath"), withSize("6Gi")),
+			wantCode: http.StatusUnprocessableEntity, wantMessage: []string{"must be at most 5Gi"}},
+		{name: "a claim larger than the class maxSize is denied naming field, value and limit", claim: claim(withClass("hostpath"), withSize("6Gi")),
+			wantCode: http.StatusUnprocessableEntity, wantMessage: []string{"spec.resources.requests[storage]", "6Gi", "at most 5Gi", policy.ParamMaxSize}},
+		{name: "a claim larger than the namespace max-size is denied", claim: claim(withClass("legacy"), withSize("11Gi")),
+			wantCode: http.StatusUnprocessableEntity, wantMessage: []string{"at most 10Gi", policy.AnnNamespaceMaxSize}},
+		{name: "a block-mode claim is denied", claim: claim(withClass("hostpath"), func(c *corev1.PersistentVolumeClaim) { c.Spec.VolumeMode = &block }),
+			wantCode: http.StatusUnprocessableEntity, wantMessage: []string{"spec.volumeMode", "Block", "Filesystem"}},
+		{name: "a claim with a data source is denied", claim: claim(withClass("hostpath"), func(c *corev1.PersistentVolumeClaim) {
+			c.Spec.DataSource = &corev1.TypedLocalObjectReference{Kind: "PersistentVolumeClaim", Name: "src"}
+		}), wantCode: http.StatusUnprocessableEntity, wantMessage: []string{"spec.dataSource", "cloning"}},
+		{name: "a claim with a misspelt hostpath annotation is denied with a hint", claim: claim(withClass("hostpath"), withAnnotation("hostpath.dev/on-delet", "retain")),
+			wantCode: http.StatusUnprocessableEntity, wantMessage: []string{"hostpath.dev/on-delet", "did you mean", policy.AnnOnDelete}},
+		{name: "a claim with an invalid on-delete value is denied", claim: claim(withClass("hostpath"), withAnnotation(policy.AnnOnDelete, "shred")),
+			wantCode: http.StatusUnprocessableEntity, wantMessage: []string{"shred", "retain"}},
+		{name: "every problem is reported at once", claim: claim(withClass("hostpath"), withSize("6Gi"), withAnnotation(policy.AnnOnDelete, "shred")),
+			wantCode: http.StatusUnprocessableEntity, wantMessage: []string{"at most 5Gi", "shred"}},
+		{name: "a claim whose labels make the pathPattern unsafe is denied", claim: claim(withClass("labelled"), func(c *corev1.PersistentVolumeClaim) { c.Labels = map[string]string{"app": "../x"} }),
+			wantCode: http.StatusUnprocessableEntity, wantMessage: []string{"directory for this claim cannot be made", "labelled"}},
+		{name: "a claim of an invalid class is denied with the class's problem", claim: claim(withClass("broken")),
+			wantCode: http.StatusForbidden, wantMessage: []string{`StorageClass "broken" is invalid`, "pathPatern", "did you mean"}},
+		{name: "a shared-access claim is allowed with a warning about one node", claim: claim(withClass("hostpath"), func(c *corev1.PersistentVolumeClaim) {
+			c.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}
+		}), wantAllowed: true, wantWarning: []string{"ReadWriteMany", "one node"}},
+		{name: "an update with a new invalid annotation is denied", op: admissionv1.Update,
+			old: claim(withClass("hostpath")), claim: claim(withClass("hostpath"), withAnnotation(policy.AnnOnDelete, "shred")),
+			wantCode: http.StatusUnprocessableEntity, wantMessage: []string{"shred"}},
+		{name: "an update that keeps an old invalid annotation is allowed so binding and deletion still work", op: admissionv1.Update,
+			old: claim(withClass("hostpath"), withAnnotation(policy.AnnOnDelete, "shred")),
+			claim: claim(withClass("hostpath"), withAnnotation(policy.AnnOnDelete, "shred"), func(c *corev1.PersistentVolumeClaim) { c.Finalizers = nil; c.Spec.VolumeName = "pv" }),
+			wantAllowed: true},
+		{name: "an update that changes on-delete to a valid value is allowed", op: admissionv1.Update,
+			old: claim(withClass("hostpath")), claim: claim(withClass("hostpath"), withAnnotation(policy.AnnOnDelete, "retain")), wantAllowed: true},
+		{name: "an update that grows the claim beyond maxSize is denied", op: admissionv1.Update,
+			old: claim(withClass("hostpath")), claim: claim(withClass("hostpath"), withSize("6Gi")),
+			wantCode: http.StatusUnprocessableEntity, wantMessage: []string{"at most 5Gi"}},
+		{name: "an update that does not change the size does not check it", op: admissionv1.Update,
+			old: claim(withClass("hostpath"), withSize("6Gi")), claim: claim(withClass("hostpath"), withSize("6Gi"), withAnnotation("x", "y")), wantAllowed: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lk, dec := testLookup(t, objs...)
+			v := &ClaimValidator{lookup: lk, decoder: dec}
+			op := tt.op
+			if op == "" {
+				op = admissionv1.Create
+			}
+			var old runtime.Object
+			if tt.old != nil {
+				old = tt.old
+			}
+			resp := v.Handle(context.Background(), request(t, op, "PersistentVolumeClaim", tt.claim, old))
+			if resp.Allowed != tt.wantAllowed {
+				t.Fatalf("allowed = %v, want %v: %s", resp.Allowed, tt.wantAllowed, message(resp))
+			}
+			if !tt.wantAllowed && resp.Result.Code != tt.wantCode {
+				t.Errorf("code = %d, want %d", resp.Result.Code, tt.wantCode)
+			}
+			containsAll(t, "message", message(resp), tt.wantMessage)
+			containsAll(t, "warnings", strings.Join(resp.Warnings, "\n"), tt.wantWarning)
+		})
+	}
+}
+
+func TestDeniedClaimsListEveryFieldErrorAsACause(t *testing.T) {
+	lk, dec := testLookup(t, namespace("team", nil), storageClass("hostpath", policy.ProvisionerName, withParams(policy.ParamMaxSize, "5Gi")))
+	v := &ClaimValidator{lookup: lk, decoder: dec}
+	resp := v.Handle(context.Background(), request(t, admissionv1.Create, "PersistentVolumeClaim",
+		claim(withClass("hostpath"), withSize("6Gi"), withAnnotation(policy.AnnOnDelete, "shred")), nil))
+	if resp.Result.Reason != metav1.StatusReasonInvalid || resp.Result.Details == nil || len(resp.Result.Details.Causes) != 2 {
+		t.Fatalf("want an Invalid status with 2 causes (kubectl prints one line each), got %+v", resp.Result)
+	}
+	if resp.Result.Details.Kind != "PersistentVolumeClaim" || resp.Result.Details.Name != "data" {
+		t.Errorf("details name the wrong object: %+v", resp.Result.Details)
+	}
+}
+
+func TestClassValidator(t *testing.T) {
+	recycle := corev1.PersistentVolumeReclaimRecycle
+	yes := true
+	tests := []struct {
+		name        string
+		op          admissionv1.Operation
+		existing    []client.Object
+		class       *storagev1.StorageClass
+		wantAllowed bool
+		wantMessage []string
+		wantWarning []string
+	}{
+		{name: "a class with valid parameters is allowed", class: storageClass("fast", policy.ProvisionerName, withParams(policy.ParamOnDelete, "archive", policy.ParamMode, "0770")), wantAllowed: true},
+		{name: "a class of the legacy provisioner is validated too", class: storageClass("old", policy.LegacyProvisionerName, withParams("colour", "blue")),
+			wantMessage: []string{"parameters[colour]", "unknown parameter"}},
+		{name: "a class with an unknown parameter is denied with a hint", class: storageClass("fast", policy.ProvisionerName, withParams("pathPatern", "x")),
+			wantMessage: []string{"parameters[pathPatern]", "did you mean", policy.ParamPathPattern}},
+		{name: "a class whose pathPattern escapes the base path is denied", class: storageClass("fast", policy.ProvisionerName, withParams(policy.ParamPathPattern, "../{{ .PVName }}")),
+			wantMessage: []string{"parameters[pathPattern]", ".."}},
+		{name: "a class with reclaimPolicy Recycle is denied", class: storageClass("fast", policy.ProvisionerName, func(sc *storagev1.StorageClass) { sc.ReclaimPolicy = &recycle }),
+			wantMessage: []string{"reclaimPolicy", "Recycle", "Delete", "Retain"}},
+		{name: "a hostPath class with mount options is denied", class: storageClass("fast", policy.ProvisionerName, func(sc *storagev1.StorageClass) { sc.MountOptions = []string{"noatime"} }),
+			wantMessage: []string{"mountOptions", "noatime"}},
+		{name: "a local class with mount options is allowed", class: storageClass("fast", policy.ProvisionerName, withParams(policy.ParamVolumeType, "local"), func(sc *storagev1.StorageClass) { sc.MountOptions = []string{"noatime"} }),
+			wantAllowed: true},
+		{name: "a class allowing expansion is allowed with a warning", class: storageClass("fast", policy.ProvisionerName, func(sc *storagev1.StorageClass) { sc.AllowVolumeExpansion = &yes }),
+			wantAllowed: true, wantWarning: []string{"allowVolumeExpansion"}},
+		{name: "an update of an invalid class is allowed with a warning because its fields are immutable", op: admissionv1.Update,
+			class: storageClass("fast", policy.ProvisionerName, withParams("pathPatern", "x")), wantAllowed: true, wantWarning: []string{"delete and re-create", "pathPatern"}},
+		{name: "another provisioner's class is allowed whatever its parameters", class: storageClass("ebs", "ebs.csi.aws.com", withParams("type", "gp3")),
+			wantAllowed: true, wantMessage: []string{"not ours"}},
+		{name: "marking another provisioner's class default warns that it takes precedence over ours", class: storageClass("ebs", "ebs.csi.aws.com", markedDefault),
+			wantAllowed: true, wantWarning: []string{"runs before admission webhooks", `"hostpath" only applies in namespaces annotated`}},
+		{name: "marking a second class default warns about the first", existing: []client.Object{storageClass("standard", "x", markedDefault)},
+			class: storageClass("hostpath", policy.ProvisionerName, markedDefault), wantAllowed: true, wantWarning: []string{`"standard" is also marked`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lk, dec := testLookup(t, tt.existing...)
+			v := &ClassValidator{opts: Options{ProvisionerName: policy.ProvisionerName, DefaultClass: "hostpath"}, lookup: lk, decoder: dec}
+			op := tt.op
+			if op == "" {
+				op = admissionv1.Create
+			}
+			var old runtime.Object
+			if op == admissionv1.Update {
+				old = tt.class
+			}
+			tt.class.TypeMeta = metav1.TypeMeta{APIVersion: "storage.k8s.io/v1", Kind: "StorageClass"}
+			resp := v.Handle(context.Background(), request(t, op, "StorageClass", tt.class, old))
+			if resp.Allowed != tt.wantAllowed {
+				t.Fatalf("allowed = %v, want %v: %s", resp.Allowed, tt.wantAllowed, message(resp))
+			}
+			containsAll(t, "message", message(resp), tt.wantMessage)
+			containsAll(t, "warnings", strings.Join(resp.Warnings, "\n"), tt.wantWarning)
+		})
+	}
+}
