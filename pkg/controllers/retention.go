@@ -70,7 +70,7 @@ func (r *RetentionSync) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		}
 		return ctrl.Result{}, fmt.Errorf("reading PV %s: %w", claim.Spec.VolumeName, err)
 	}
-	if provisioner.NodeOf(&pv) != r.NodeName || pv.Annotations[policy.AnnPath] == "" && pv.Annotations[policy.AnnLegacyIdentity] == "" {
+	if !ours(&pv) || provisioner.NodeOf(&pv) != r.NodeName {
 		return ctrl.Result{}, nil // not ours, or another node's
 	}
 	if pv.Annotations[policy.AnnOnDelete] == string(od) && pv.Spec.PersistentVolumeReclaimPolicy == od.ReclaimPolicy() {

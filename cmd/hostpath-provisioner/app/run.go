@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -102,14 +103,17 @@ func Run(ctx context.Context, o *Options) error {
 		return fmt.Errorf("creating manager: %w", err)
 	}
 
-	prov, err := setupProvisioner(ctx, mgr, o, cfg, store)
+	recorder := mgr.GetEventRecorderFor("hostpath-provisioner")
+	elector, err := setupProvisioner(ctx, mgr, o, cfg, store, recorder)
 	if err != nil {
 		return err
 	}
-	if err := (&controllers.RetentionSync{Client: mgr.GetClient(), NodeName: o.NodeName, Recorder: mgr.GetEventRecorderFor("hostpath-provisioner")}).SetupWithManager(mgr); err != nil {
+	if err := (&controllers.RetentionSync{Client: mgr.GetClient(), NodeName: o.NodeName, Recorder: recorder}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up retention sync: %w", err)
 	}
-	_ = prov
+	if err := (&controllers.NodeGone{Client: mgr.GetClient(), IsLeader: elector.IsLeader, GracePeriod: o.NodeGracePeriod, Recorder: recorder}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up node-gone release: %w", err)
+	}
 
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return fmt.Errorf("adding healthz check: %w", err)
@@ -125,7 +129,7 @@ func Run(ctx context.Context, o *Options) error {
 
 // setupProvisioner hands the library the manager's informers (one cache for
 // everything) and adds it, and the lease campaign, as manager runnables.
-func setupProvisioner(ctx context.Context, mgr manager.Manager, o *Options, cfg *rest.Config, store *volume.Store) (*provisioner.Provisioner, error) {
+func setupProvisioner(ctx context.Context, mgr manager.Manager, o *Options, cfg *rest.Config, store *volume.Store, recorder record.EventRecorder) (*leader.Elector, error) {
 	informer := func(obj client.Object) (toolscache.SharedIndexInformer, error) {
 		inf, err := mgr.GetCache().GetInformer(ctx, obj)
 		if err != nil {
@@ -181,7 +185,7 @@ func setupProvisioner(ctx context.Context, mgr manager.Manager, o *Options, cfg 
 		ReclaimOverride: o.ReclaimPolicy,
 		IsLeader:        elector.IsLeader,
 		Reader:          mgr.GetClient(),
-		Recorder:        mgr.GetEventRecorderFor("hostpath-provisioner"),
+		Recorder:        recorder,
 	})
 
 	// The library's metrics go on the manager's registry (one /metrics); its
@@ -212,7 +216,7 @@ func setupProvisioner(ctx context.Context, mgr manager.Manager, o *Options, cfg 
 	})); err != nil {
 		return nil, fmt.Errorf("adding provision controller: %w", err)
 	}
-	return prov, nil
+	return elector, nil
 }
 
 // waitsForLeader selects claims that only a lease holder would provision:
