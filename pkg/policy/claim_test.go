@@ -119,11 +119,15 @@ func TestValidateClaimAnnotations(t *testing.T) {
 }
 
 func TestClaimWarningsForSharedAccessModes(t *testing.T) {
-	rwx := claimOf("1Gi", func(c *corev1.PersistentVolumeClaim) { c.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany} })
+	rwx := claimOf("1Gi", func(c *corev1.PersistentVolumeClaim) {
+		c.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}
+	})
 	if w := ClaimWarnings(rwx); len(w) != 1 || !strings.Contains(w[0], "ReadWriteMany") || !strings.Contains(w[0], "one node") {
 		t.Errorf("warnings = %q", w)
 	}
-	rwo := claimOf("1Gi", func(c *corev1.PersistentVolumeClaim) { c.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce} })
+	rwo := claimOf("1Gi", func(c *corev1.PersistentVolumeClaim) {
+		c.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}
+	})
 	if w := ClaimWarnings(rwo); len(w) != 0 {
 		t.Errorf("RWO warnings = %q", w)
 	}

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v10/controller"
 
+	"github.com/mazdermind/hostpath-provisioner/pkg/failpoint"
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 	"github.com/mazdermind/hostpath-provisioner/pkg/volume"
 )
@@ -281,6 +282,7 @@ func (p *Provisioner) Delete(ctx context.Context, pv *corev1.PersistentVolume) e
 			return fmt.Errorf("node %s: %w", p.cfg.NodeName, err)
 		}
 		logger.V(2).Info("Deleted volume directory")
+		failpoint.Crash(failpoint.BeforeDeletePV)
 		return nil
 	}
 }

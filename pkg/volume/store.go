@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mazdermind/hostpath-provisioner/pkg/failpoint"
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 )
 
@@ -71,6 +72,9 @@ func (s *Store) Create(rel string, mode fs.FileMode, owner Owner) error {
 	// Start private and open up only after chown, so there is no moment in
 	// which the wrong user could write into the new directory.
 	err := s.root.Mkdir(rel, 0o700)
+	if err == nil {
+		failpoint.Crash(failpoint.AfterMkdir)
+	}
 	if errors.Is(err, fs.ErrExist) {
 		if err := s.checkAdoptable(rel); err != nil {
 			return err
@@ -149,11 +153,29 @@ func (s *Store) Remove(rel string) error {
 	if err := policy.SafeRelPath(rel); err != nil {
 		return fmt.Errorf("volume path %q %w", rel, err)
 	}
+	if failpoint.Armed(failpoint.MidDelete) {
+		s.removeOneEntry(rel)
+		failpoint.Crash(failpoint.MidDelete)
+	}
 	if err := s.root.RemoveAll(rel); err != nil {
 		return fmt.Errorf("removing %q: %w", rel, err)
 	}
 	s.pruneParents(rel)
 	return nil
+}
+
+// removeOneEntry removes a single entry of rel, so a crash test can stop a
+// deletion halfway.
+func (s *Store) removeOneEntry(rel string) {
+	f, err := s.root.Open(rel)
+	if err != nil {
+		return
+	}
+	names, _ := f.Readdirnames(1)
+	f.Close()
+	if len(names) == 1 {
+		_ = s.root.RemoveAll(path.Join(rel, names[0]))
+	}
 }
 
 // pruneParents removes parent directories that a nested pathPattern created
@@ -205,6 +227,7 @@ func (s *Store) Archive(rel string, t time.Time) (string, error) {
 	if err := s.root.Rename(rel, name); err != nil {
 		return "", fmt.Errorf("archiving %q as %q: %w", rel, name, err)
 	}
+	failpoint.Crash(failpoint.AfterArchive)
 	s.pruneParents(rel)
 	return name, nil
 }

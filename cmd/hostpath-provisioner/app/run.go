@@ -31,6 +31,7 @@ import (
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 
 	"github.com/mazdermind/hostpath-provisioner/pkg/controllers"
+	"github.com/mazdermind/hostpath-provisioner/pkg/failpoint"
 	"github.com/mazdermind/hostpath-provisioner/pkg/leader"
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 	"github.com/mazdermind/hostpath-provisioner/pkg/provisioner"
@@ -159,7 +160,7 @@ func setupProvisioner(ctx context.Context, mgr manager.Manager, o *Options, cfg 
 	}
 	kickable := provisioner.NewKickableInformer(claims)
 
-	clientset, err := kubernetes.NewForConfig(cfg)
+	clientset, err := kubernetes.NewForConfig(failpoint.WrapConfig(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("creating clientset: %w", err)
 	}
