@@ -174,3 +174,24 @@ func tail(path string, n int) string {
 
 // ctxT is a short-hand for a test's context.
 func ctxT(t testing.TB) context.Context { return t.Context() }
+
+// waitCrashed waits for the process to die on its own (at a failpoint).
+func (p *provisionerProcess) waitCrashed(timeout time.Duration) {
+	p.t.Helper()
+	select {
+	case <-p.exited:
+		if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+			p.t.Fatalf("provisioner exited with %v, want death by SIGKILL at the failpoint:\n%s", p.cmd.ProcessState, tail(p.logPath, 30))
+		}
+	case <-time.After(timeout):
+		p.t.Fatalf("provisioner did not reach its failpoint within %s:\n%s", timeout, tail(p.logPath, 30))
+	}
+}
+
+// restartWith starts the process again with a different environment.
+func (p *provisionerProcess) restartWith(env ...string) {
+	p.t.Helper()
+	p.Stop()
+	p.env = env
+	p.start()
+}
