@@ -206,6 +206,14 @@ func (r *ReadinessCheck) checkConfig(ctx context.Context, obj client.Object, lea
 			if err == nil {
 				continue
 			}
+			var invalid x509.CertificateInvalidError
+			if errors.As(err, &invalid) && invalid.Reason == x509.Expired {
+				// Not a CA problem: cert-manager did not renew, or the
+				// renewed Secret has not reached the pod's volume yet.
+				problem = fmt.Sprintf("the serving certificate or its CA is outside its validity period (%v); serving certificate valid from %s to %s: check the cert-manager Certificate's renewal",
+					err, leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339))
+				break
+			}
 			problem = fmt.Sprintf("caBundle does not verify the serving certificate (CA mismatch: %v); the API server will refuse to call the webhook. "+
 				"Serving certificate: subject %q, issuer %q, expires %s; the caBundle must hold the CA that issued it (see %s)",
 				err, leaf.Subject.String(), leaf.Issuer.String(), leaf.NotAfter.UTC().Format(time.RFC3339), AnnInjectCAFrom)
