@@ -49,8 +49,16 @@ e2e: deps cluster-bins build
 	$(GO) test -count=1 -timeout 60m -v ./test/e2e/... 2>&1 | tee $(BIN)/e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+[a-z_]+\.go:[0-9]+)' || true; \
 	grep -qE '^(ok|PASS)' $(BIN)/e2e.log && ! grep -qE '^(FAIL|--- FAIL|panic)' $(BIN)/e2e.log
 
-## test: the whole suite, from a fresh clone: deps, vet, unit tests with -race, e2e on a loopback cluster.
-test: deps vet unit e2e
+## manifests: render config/default into dist/install.yaml (commit the result).
+manifests: cluster-bins
+	hack/render-manifests.sh
+
+## verify-manifests: dist/install.yaml matches config/ and passes the security checks.
+verify-manifests: cluster-bins
+	$(GO) test -count=1 ./test/manifests/...
+
+## test: the whole suite, from a fresh clone: deps, vet, unit tests with -race, manifests, e2e on a loopback cluster.
+test: deps vet unit verify-manifests e2e
 
 ## cluster-up / cluster-down: a loopback cluster for manual use.
 cluster-up: deps cluster-bins build

@@ -135,7 +135,7 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 // check re-applies every admission rule: the webhook fails open, so a claim
 // made while it was down must not slip past the provisioner.
 func (p *Provisioner) check(ctx context.Context, opts controller.ProvisionOptions) (*policy.ClassParameters, error) {
-	params, errs := policy.ParseClassParameters(opts.StorageClass.Parameters)
+	params, errs := policy.ValidateStorageClass(opts.StorageClass)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("StorageClass %s is invalid: %w", opts.StorageClass.Name, errs.ToAggregate())
 	}

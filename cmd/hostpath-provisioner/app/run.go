@@ -36,6 +36,7 @@ import (
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 	"github.com/mazdermind/hostpath-provisioner/pkg/provisioner"
 	"github.com/mazdermind/hostpath-provisioner/pkg/volume"
+	"github.com/mazdermind/hostpath-provisioner/webhook"
 )
 
 // Scheme holds every type the process reads.
@@ -116,6 +117,16 @@ func Run(ctx context.Context, o *Options) error {
 		return fmt.Errorf("setting up node-gone release: %w", err)
 	}
 
+	if err := (&controllers.DefaultClass{Client: mgr.GetClient(), DefaultClass: o.DefaultClass, Namespace: o.Namespace,
+		IsLeader: elector.IsLeader, Recorder: recorder}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up default class assignment: %w", err)
+	}
+	if o.EnableWebhook {
+		if err := setupWebhook(mgr, o, recorder); err != nil {
+			return err
+		}
+	}
+
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return fmt.Errorf("adding healthz check: %w", err)
 	}
@@ -126,6 +137,23 @@ func Run(ctx context.Context, o *Options) error {
 	logger.Info("Starting hostpath-provisioner", "node", o.NodeName, "basePath", o.BasePath, "provisioner", o.ProvisionerName,
 		"webhook", o.EnableWebhook, "leaderElect", o.LeaderElect)
 	return mgr.Start(ctx)
+}
+
+// setupWebhook serves admission in this process and keeps readiness false
+// until the serving certificate is loaded and the webhook configurations'
+// caBundle verifies it.
+func setupWebhook(mgr manager.Manager, o *Options, recorder record.EventRecorder) error {
+	if err := webhook.SetupWithManager(mgr, webhook.Options{ProvisionerName: o.ProvisionerName, DefaultClass: o.DefaultClass, Namespace: o.Namespace}); err != nil {
+		return fmt.Errorf("setting up webhook: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("webhook-server", mgr.GetWebhookServer().StartedChecker()); err != nil {
+		return fmt.Errorf("adding webhook server readiness: %w", err)
+	}
+	rc := webhook.NewReadinessCheck(mgr.GetAPIReader(), o.WebhookCertDir, o.WebhookConfigs, recorder)
+	if err := mgr.AddReadyzCheck("webhook-ca", rc.Check); err != nil {
+		return fmt.Errorf("adding webhook CA readiness: %w", err)
+	}
+	return nil
 }
 
 // setupProvisioner hands the library the manager's informers (one cache for
