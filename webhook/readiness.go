@@ -132,6 +132,43 @@ func (r *ReadinessCheck) check(ctx context.Context) (runtime.Object, error) {
 	if err != nil {
 		return vwc, err
 	}
+	return r.verifyConfigs(ctx, mwc, vwc, leaf, intermediates)
+}
+
+// VerifyServingCert runs the caBundle checks against a serving certificate
+// chain given as PEM, for callers that read it from the Secret rather than
+// from a mounted directory (the check command).
+func (r *ReadinessCheck) VerifyServingCert(ctx context.Context, chainPEM []byte) error {
+	var leaf *x509.Certificate
+	intermediates := x509.NewCertPool()
+	for rest := chainPEM; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return fmt.Errorf("webhook serving certificate: %w", err)
+		}
+		if leaf == nil {
+			leaf = c
+		} else {
+			intermediates.AddCert(c)
+		}
+	}
+	if leaf == nil {
+		return fmt.Errorf("webhook serving certificate: no PEM certificate found")
+	}
+	mwc := &admissionregistrationv1.MutatingWebhookConfiguration{}
+	mwc.SetGroupVersionKind(admissionregistrationv1.SchemeGroupVersion.WithKind("MutatingWebhookConfiguration"))
+	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+	vwc.SetGroupVersionKind(admissionregistrationv1.SchemeGroupVersion.WithKind("ValidatingWebhookConfiguration"))
+	_, err := r.verifyConfigs(ctx, mwc, vwc, leaf, intermediates)
+	return err
+}
+
+func (r *ReadinessCheck) verifyConfigs(ctx context.Context, mwc, vwc client.Object, leaf *x509.Certificate, intermediates *x509.CertPool) (runtime.Object, error) {
 	// Both configurations, so one message can name every broken one.
 	var errs []error
 	var target runtime.Object
