@@ -1,0 +1,182 @@
+package e2e
+
+import (
+	"bytes"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
+	"github.com/mazdermind/hostpath-provisioner/test/framework"
+)
+
+// The image name dist/install.yaml uses, as containerd normalises it.
+const installImage = "docker.io/library/hostpath-provisioner"
+
+// loadProjectImage puts the binary under test into the node's containerd as
+// hostpath-provisioner:latest: a static binary on an empty base, the same
+// shape as the Dockerfile's distroless image.
+func loadProjectImage(t *testing.T) {
+	t.Helper()
+	archive, err := framework.BuildImage(t.TempDir(), installImage, "latest", map[string]framework.FileSpec{
+		"/hostpath-provisioner": {Mode: 0o755, Source: provisionerBinary(t)},
+		"/tmp":                  {Mode: fs.ModeDir | 0o1777},
+	}, []string{"/hostpath-provisioner"})
+	if err != nil {
+		t.Fatalf("building the project image: %v", err)
+	}
+	if err := framework.LoadImage(ctxT(t), archive); err != nil {
+		t.Fatalf("loading the project image: %v", err)
+	}
+}
+
+// loopbackManifest is dist/install.yaml as users apply it, with one change
+// this cluster needs: it has no kube-proxy and its API server listens on
+// 127.0.0.1 only, so the DaemonSet uses the host network and reaches the
+// API server at 127.0.0.1:6443. Everything else (RBAC, probes, certificate
+// wiring, webhook Service routing) is the shipped manifest.
+func loopbackManifest(t *testing.T) string {
+	t.Helper()
+	root, err := framework.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(root, "dist", "install.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	for _, doc := range strings.Split(string(raw), "\n---\n") {
+		if strings.Contains(doc, "\nkind: DaemonSet\n") {
+			var ds appsv1.DaemonSet
+			if err := yaml.UnmarshalStrict([]byte(doc), &ds); err != nil {
+				t.Fatalf("decoding the DaemonSet: %v", err)
+			}
+			spec := &ds.Spec.Template.Spec
+			spec.HostNetwork = true
+			spec.DNSPolicy = corev1.DNSClusterFirstWithHostNet
+			spec.Containers[0].Env = append(spec.Containers[0].Env,
+				corev1.EnvVar{Name: "KUBERNETES_SERVICE_HOST", Value: "127.0.0.1"},
+				corev1.EnvVar{Name: "KUBERNETES_SERVICE_PORT", Value: "6443"})
+			b, err := yaml.Marshal(&ds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			doc = "apiVersion: apps/v1\nkind: DaemonSet\n" + string(b)
+		}
+		out.WriteString(doc + "\n---\n")
+	}
+	path := filepath.Join(t.TempDir(), "install.yaml")
+	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func kubectl(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := framework.Kubectl(args...)
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// runCheck runs `hostpath-provisioner check` as a user would, with the
+// admin kubeconfig, and returns its report and whether it passed.
+func runCheck(t *testing.T) (string, bool) {
+	t.Helper()
+	cmd := exec.Command(provisionerBinary(t), "check", "--kubeconfig="+framework.KubeconfigPath(), "--base-path=/nonexistent-on-purpose")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	return out.String() + errb.String(), err == nil
+}
+
+// The user's install: cert-manager is there, then one `kubectl apply` of
+// the manifest. The in-cluster DaemonSet becomes Ready only when its
+// certificate is loaded and the injected CA verifies it; then the original
+// quick start runs against it, with the webhook reached through its
+// Service, and `check` reports a healthy install (and a broken one).
+func TestInstallManifestRunsTheQuickStart(t *testing.T) {
+	if _, err := os.Stat(policy.DefaultBasePath); err == nil {
+		t.Skipf("%s already exists on this machine; the in-cluster install writes there and must not mix with existing data", policy.DefaultBasePath)
+	}
+	t.Cleanup(func() { os.RemoveAll(policy.DefaultBasePath) })
+	loadProjectImage(t)
+	manifest := loopbackManifest(t)
+	kubectl(t, "apply", "--server-side", "-f", manifest)
+	t.Cleanup(func() {
+		if t.Failed() {
+			framework.DumpNamespace(t, "hostpath-provisioner")
+			framework.DumpNamespace(t, "default")
+		}
+		framework.Kubectl("delete", "--ignore-not-found", "--wait=true", "--timeout=2m", "-f", manifest)
+	})
+
+	c := framework.Client()
+	framework.WaitFor(t, 3*time.Minute, func() (bool, error) {
+		var ds appsv1.DaemonSet
+		if err := c.Get(ctxT(t), client.ObjectKey{Namespace: "hostpath-provisioner", Name: "hostpath-provisioner"}, &ds); err != nil {
+			return false, nil
+		}
+		return ds.Status.DesiredNumberScheduled > 0 && ds.Status.NumberReady == ds.Status.DesiredNumberScheduled, nil
+	})
+	report, ok := runCheck(t)
+	if !ok {
+		t.Fatalf("check failed on a healthy install:\n%s", report)
+	}
+	t.Logf("check on a healthy install:\n%s", report)
+
+	const ns = "default"
+	kubectl(t, "-n", ns, "create", "-f", filepath.Join(mustRoot(t), "config/samples/test-claim.yaml"))
+	kubectl(t, "-n", ns, "create", "-f", filepath.Join(mustRoot(t), "config/samples/test-pod.yaml"))
+	t.Cleanup(func() {
+		framework.Kubectl("-n", ns, "delete", "--ignore-not-found", "pod/hostpath-test-pod", "pvc/hostpath-test-claim")
+	})
+	framework.WaitPodSucceeded(t, ns, "hostpath-test-pod", 2*time.Minute)
+	claim := &corev1.PersistentVolumeClaim{}
+	if err := c.Get(ctxT(t), client.ObjectKey{Namespace: ns, Name: "hostpath-test-claim"}, claim); err != nil {
+		t.Fatal(err)
+	}
+	if claim.Spec.StorageClassName == nil || *claim.Spec.StorageClassName != "hostpath" || claim.Status.Phase != corev1.ClaimBound {
+		t.Fatalf("claim class %v phase %s: the webhook did not give it the hostpath class", claim.Spec.StorageClassName, claim.Status.Phase)
+	}
+	dir := filepath.Join(policy.DefaultBasePath, "default-hostpath-test-claim-pvc-"+string(claim.UID))
+	if got := readFile(t, filepath.Join(dir, "SUCCESS")); !strings.Contains(got, "written by") {
+		t.Errorf("SUCCESS = %q", got)
+	}
+	kubectl(t, "-n", ns, "delete", "pod/hostpath-test-pod", "pvc/hostpath-test-claim")
+	waitGone(t, dir, time.Minute)
+
+	// A broken install: another class marked cluster default takes the
+	// class-less claims; check says so and how to fix it.
+	rival := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "rival-default", Annotations: map[string]string{policy.AnnIsDefaultClass: "true"}},
+		Provisioner: "example.com/other", VolumeBindingMode: ptr.To(storagev1.VolumeBindingWaitForFirstConsumer)}
+	createClusterScoped(t, rival)
+	report, ok = runCheck(t)
+	if ok || !strings.Contains(report, "FAIL default StorageClass: rival-default is the cluster default") {
+		t.Errorf("check with a rival default class passed=%v:\n%s", ok, report)
+	}
+}
+
+func mustRoot(t *testing.T) string {
+	t.Helper()
+	root, err := framework.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
