@@ -52,6 +52,7 @@ var hostPathsTouched = []string{
 	"/run/runc",
 	"/run/netns",
 	"/run/kubernetes",
+	"/run/mount", // libmount's utab, when the kubelet mounts tmpfs volumes
 	"/var/log/pods",
 	"/var/log/containers", // the kubelet's container log symlinks are not configurable
 	"/var/lib/kubelet",

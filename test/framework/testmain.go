@@ -170,4 +170,6 @@ func StateDir() string { return mustCluster().StateDir() }
 
 // LoadImage imports an image archive made by BuildImage into the test
 // cluster's node.
-func LoadImage(ctx context.Context, archive string) error { return mustCluster().LoadImage(ctx, archive) }
+func LoadImage(ctx context.Context, archive string) error {
+	return mustCluster().LoadImage(ctx, archive)
+}
