@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -215,4 +216,33 @@ func createClusterScoped(t *testing.T, obj client.Object) {
 			t.Errorf("deleting %T %s: %v", obj, obj.GetName(), err)
 		}
 	})
+}
+
+// An image built in Go and loaded into the node runs without a registry:
+// the path the project's own image takes.
+func TestSmokeBuiltImageRunsOnTheNode(t *testing.T) {
+	ns := framework.NewNamespace(t)
+	archive, err := framework.BuildImage(t.TempDir(), "example.com/hpp-e2e/hello", "v1", map[string]framework.FileSpec{
+		"bin/busybox": {Mode: 0o755, Source: "/bin/busybox"},
+	}, []string{"/bin/busybox", "echo"})
+	if err != nil {
+		t.Fatalf("building image: %v", err)
+	}
+	if err := framework.LoadImage(t.Context(), archive); err != nil {
+		t.Fatalf("loading image: %v", err)
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hello"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name:            "hello",
+			Image:           "example.com/hpp-e2e/hello:v1",
+			ImagePullPolicy: corev1.PullNever,
+			Args:            []string{"built image works"}, // after the entrypoint
+		}}},
+	}
+	framework.RunPod(t, pod)
+	framework.WaitPodSucceeded(t, ns, pod.Name, 60*time.Second)
+	if logs := framework.PodLogs(t, ns, pod.Name); !strings.Contains(logs, "built image works") {
+		t.Fatalf("pod logs do not show the image ran:\n%s", logs)
+	}
 }

@@ -57,16 +57,16 @@ func NewNamespace(t testing.TB) string {
 // timeout passes; the last two fail the test.
 func WaitFor(t testing.TB, timeout time.Duration, cond func() (bool, error)) {
 	t.Helper()
-	var last error
+	var condErr error
 	err := wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
 		ok, err := cond()
-		last = err
+		condErr = err
 		return ok, err
 	})
-	if err != nil {
-		if last != nil && last != err {
-			t.Fatalf("waiting (up to %s): %v (last error: %v)", timeout, err, last)
-		}
+	switch {
+	case condErr != nil:
+		t.Fatalf("while waiting: %v", condErr)
+	case err != nil:
 		t.Fatalf("condition not met within %s: %v", timeout, err)
 	}
 }

@@ -54,13 +54,33 @@ type platform struct {
 	OS           string `json:"os"`
 }
 
+// ImageConfig is the run configuration of an image.
+type ImageConfig struct {
+	Entrypoint []string
+	// Cmd is the default arguments (or command, without Entrypoint); a
+	// pod's args replace it.
+	Cmd []string
+	// Env defaults to a PATH covering the usual bin directories.
+	Env []string
+	// User such as "65532:65532"; empty means root.
+	User string
+}
+
 // BuildImage writes an OCI image archive with a single layer holding files
 // (keyed by their path in the image; missing parent directories are added)
 // into dir, and returns the archive's path. The archive carries the image
 // name name:tag, so LoadImage makes it available to the kubelet without a
 // registry; pods should use imagePullPolicy Never or IfNotPresent.
 func BuildImage(dir, name, tag string, files map[string]FileSpec, entrypoint []string) (string, error) {
+	return BuildImageWithConfig(dir, name, tag, files, ImageConfig{Entrypoint: entrypoint})
+}
+
+// BuildImageWithConfig is BuildImage with the whole run configuration.
+func BuildImageWithConfig(dir, name, tag string, files map[string]FileSpec, cfg ImageConfig) (string, error) {
 	ref := name + ":" + tag
+	if cfg.Env == nil {
+		cfg.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+	}
 	layer, diffID, err := buildLayer(files)
 	if err != nil {
 		return "", fmt.Errorf("building layer of %s: %w", ref, err)
@@ -70,8 +90,10 @@ func BuildImage(dir, name, tag string, files map[string]FileSpec, entrypoint []s
 		"architecture": runtime.GOARCH,
 		"os":           "linux",
 		"config": map[string]any{
-			"Entrypoint": entrypoint,
-			"Env":        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+			"Entrypoint": cfg.Entrypoint,
+			"Cmd":        cfg.Cmd,
+			"Env":        cfg.Env,
+			"User":       cfg.User,
 			"WorkingDir": "/",
 		},
 		"rootfs":  map[string]any{"type": "layers", "diff_ids": []string{diffID}},

@@ -53,5 +53,7 @@ func buildBusyboxImage(dir string) (string, error) {
 	for _, a := range busyboxApplets {
 		files["bin/"+a] = FileSpec{Mode: fs.ModeSymlink, LinkTarget: "busybox"}
 	}
-	return BuildImage(dir, "docker.io/library/busybox", "1.36", files, []string{"sh"})
+	// Like the real busybox image: no entrypoint, so a pod's args (or
+	// command) run as given.
+	return BuildImageWithConfig(dir, "docker.io/library/busybox", "1.36", files, ImageConfig{Cmd: []string{"sh"}})
 }
