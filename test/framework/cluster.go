@@ -78,6 +78,9 @@ type Cluster struct {
 
 	restConfig *rest.Config
 	clientset  kubernetes.Interface
+
+	stopOnce sync.Once
+	stopErr  error
 }
 
 // Start cleans up whatever a previous cluster in the same state dir left
@@ -399,7 +402,10 @@ func (c *Cluster) startNode(ctx context.Context, apiReady <-chan struct{}) error
 	})
 }
 
-// Stop stops the cluster and undoes every change to the host.
+// Stop stops the cluster and undoes every change to the host. Calls after
+// the first (an interrupt racing the end of the tests) wait for it and
+// return its result.
 func (c *Cluster) Stop(ctx context.Context) error {
-	return Down(ctx, c.layout.dir, c.opts.Logf)
+	c.stopOnce.Do(func() { c.stopErr = Down(ctx, c.layout.dir, c.opts.Logf) })
+	return c.stopErr
 }

@@ -136,8 +136,11 @@ func addNodeIP() (added bool, err error) {
 func (s hostSnapshot) restore() []error {
 	var errs []error
 	if s.AddedNodeIP {
-		if out, err := exec.Command("ip", "addr", "del", nodeIP+"/32", "dev", "lo").CombinedOutput(); err != nil && !strings.Contains(string(out), "Cannot assign") {
-			errs = append(errs, fmt.Errorf("removing %s from lo: %w: %s", nodeIP, err, out))
+		out, _ := exec.Command("ip", "-o", "addr", "show", "dev", "lo").CombinedOutput()
+		if strings.Contains(string(out), " "+nodeIP+"/") {
+			if out, err := exec.Command("ip", "addr", "del", nodeIP+"/32", "dev", "lo").CombinedOutput(); err != nil {
+				errs = append(errs, fmt.Errorf("removing %s from lo: %w: %s", nodeIP, err, out))
+			}
 		}
 	}
 	if exec.Command("ip", "link", "show", bridgeName).Run() == nil {
