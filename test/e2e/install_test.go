@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,24 +15,16 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 	"github.com/mazdermind/hostpath-provisioner/test/framework"
 )
 
-// The image name dist/install.yaml uses, as containerd normalises it.
-const installImage = "docker.io/library/hostpath-provisioner"
-
-// loadProjectImage puts the binary under test into the node's containerd as
-// hostpath-provisioner:latest: a static binary on an empty base, the same
-// shape as the Dockerfile's distroless image.
+// loadProjectImage puts the binary under test into the node's containerd
+// as hostpath-provisioner:latest, the image dist/install.yaml names.
 func loadProjectImage(t *testing.T) {
 	t.Helper()
-	archive, err := framework.BuildImage(t.TempDir(), installImage, "latest", map[string]framework.FileSpec{
-		"/hostpath-provisioner": {Mode: 0o755, Source: provisionerBinary(t)},
-		"/tmp":                  {Mode: fs.ModeDir | 0o1777},
-	}, []string{"/hostpath-provisioner"})
+	archive, err := framework.BuildProjectImage(t.TempDir(), provisionerBinary(t))
 	if err != nil {
 		t.Fatalf("building the project image: %v", err)
 	}
@@ -42,44 +33,20 @@ func loadProjectImage(t *testing.T) {
 	}
 }
 
-// loopbackManifest is dist/install.yaml as users apply it, with one change
-// this cluster needs: it has no kube-proxy and its API server listens on
-// 127.0.0.1 only, so the DaemonSet uses the host network and reaches the
-// API server at 127.0.0.1:6443. Everything else (RBAC, probes, certificate
-// wiring, webhook Service routing) is the shipped manifest.
+// loopbackManifest is dist/install.yaml as users apply it, adapted to reach
+// this cluster's API server (see framework.LoopbackManifest).
 func loopbackManifest(t *testing.T) string {
 	t.Helper()
-	root, err := framework.RepoRoot()
+	raw, err := os.ReadFile(filepath.Join(mustRoot(t), "dist", "install.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := os.ReadFile(filepath.Join(root, "dist", "install.yaml"))
+	adapted, err := framework.LoopbackManifest(raw)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	for _, doc := range strings.Split(string(raw), "\n---\n") {
-		if strings.Contains(doc, "\nkind: DaemonSet\n") {
-			var ds appsv1.DaemonSet
-			if err := yaml.UnmarshalStrict([]byte(doc), &ds); err != nil {
-				t.Fatalf("decoding the DaemonSet: %v", err)
-			}
-			spec := &ds.Spec.Template.Spec
-			spec.HostNetwork = true
-			spec.DNSPolicy = corev1.DNSClusterFirstWithHostNet
-			spec.Containers[0].Env = append(spec.Containers[0].Env,
-				corev1.EnvVar{Name: "KUBERNETES_SERVICE_HOST", Value: "127.0.0.1"},
-				corev1.EnvVar{Name: "KUBERNETES_SERVICE_PORT", Value: "6443"})
-			b, err := yaml.Marshal(&ds)
-			if err != nil {
-				t.Fatal(err)
-			}
-			doc = "apiVersion: apps/v1\nkind: DaemonSet\n" + string(b)
-		}
-		out.WriteString(doc + "\n---\n")
 	}
 	path := filepath.Join(t.TempDir(), "install.yaml")
-	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(path, adapted, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return path

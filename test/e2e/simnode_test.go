@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
 	"github.com/mazdermind/hostpath-provisioner/test/framework"
@@ -36,7 +37,13 @@ func startSimNode(t *testing.T, name string) *simNode {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &simNode{name: name, stop: cancel, done: make(chan struct{})}
+	var beat func() error
 	heartbeat := func() error {
+		// kube-controller-manager updates new nodes too (taints, CIDRs):
+		// re-read and retry instead of failing on a conflict.
+		return retry.RetryOnConflict(retry.DefaultRetry, beat)
+	}
+	beat = func() error {
 		now := metav1.Now()
 		cur, err := cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 		if err != nil {

@@ -25,6 +25,8 @@ func main() {
 	switch os.Args[1] {
 	case "up":
 		_, err = up(ctx)
+	case "demo":
+		err = demo(ctx)
 	case "down":
 		err = framework.Down(ctx, framework.StateDirFromEnv(), nil)
 	case "status":
@@ -51,6 +53,6 @@ func up(ctx context.Context) (*framework.Cluster, error) {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: cluster up|down|status")
+	fmt.Fprintln(os.Stderr, "usage: cluster up|demo|down|status")
 	os.Exit(2)
 }
