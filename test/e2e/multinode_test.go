@@ -183,21 +183,18 @@ func TestAFullNodeSendsTheClaimBackToTheScheduler(t *testing.T) {
 
 	claim := newClaim(ns, "too-big", "1Ei", &sc.Name, nil)
 	create(t, claim)
+	rescheduled := watchSelectedNodeRemoved(t, claim)
 	framework.RunPod(t, pendingPod(ns, "wants", claim.Name, full))
 	waitEvent(t, ns, claim.Name, "ProvisioningFailed", "not enough free space on node "+full, time.Minute)
-	// Rescheduling is the removal of the selected node; the scheduler then
-	// tries again (here it can only pick the same node, and is refused again).
+	// Rescheduling is the removal of the selected node, which the watch
+	// sees even if the scheduler picks (this same) node again right after.
 	framework.WaitFor(t, time.Minute, func() (bool, error) {
-		evs, err := framework.Clientset().CoreV1().Events(ns).List(ctxT(t), metav1.ListOptions{FieldSelector: "involvedObject.name=" + claim.Name})
-		if err != nil {
-			return false, err
+		select {
+		case <-rescheduled:
+			return true, nil
+		default:
+			return false, nil
 		}
-		for _, e := range evs.Items {
-			if e.Reason == "ProvisioningFailed" && e.Count >= 2 {
-				return true, nil
-			}
-		}
-		return false, nil
 	})
 	if err := framework.Client().Get(ctxT(t), client.ObjectKeyFromObject(claim), claim); err != nil || claim.Status.Phase != corev1.ClaimPending {
 		t.Errorf("claim %v %v", claim.Status.Phase, err)
@@ -205,4 +202,35 @@ func TestAFullNodeSendsTheClaimBackToTheScheduler(t *testing.T) {
 	if entries, _ := os.ReadDir(base); len(entries) != 0 {
 		t.Errorf("a refused claim created %v", entries)
 	}
+}
+
+// watchSelectedNodeRemoved closes the returned channel when the claim's
+// selected-node annotation goes from set to unset.
+func watchSelectedNodeRemoved(t *testing.T, claim *corev1.PersistentVolumeClaim) <-chan struct{} {
+	t.Helper()
+	w, err := framework.Clientset().CoreV1().PersistentVolumeClaims(claim.Namespace).Watch(ctxT(t), metav1.ListOptions{
+		FieldSelector: "metadata.name=" + claim.Name, ResourceVersion: claim.ResourceVersion,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer w.Stop()
+		seen := false
+		for ev := range w.ResultChan() {
+			c, ok := ev.Object.(*corev1.PersistentVolumeClaim)
+			if !ok {
+				continue
+			}
+			_, set := c.Annotations[policy.AnnSelectedNode]
+			if set {
+				seen = true
+			} else if seen {
+				close(done)
+				return
+			}
+		}
+	}()
+	return done
 }

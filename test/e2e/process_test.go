@@ -14,6 +14,10 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 	"github.com/mazdermind/hostpath-provisioner/test/framework"
 )
 
@@ -94,6 +98,7 @@ func startProvisioner(t testing.TB, base string, args ...string) *provisionerPro
 		if t.Failed() {
 			t.Logf("hostpath-provisioner log (%s):\n%s", p.logPath, tail(p.logPath, 60))
 		}
+		forgetVolumes(t, base)
 	})
 	return p
 }
@@ -194,4 +199,24 @@ func (p *provisionerProcess) restartWith(env ...string) {
 	p.Stop()
 	p.env = env
 	p.start()
+}
+
+// forgetVolumes deletes the PV objects of a test's base path once its
+// provisioner is gone, so Released volumes of one test do not linger for
+// the rest of the run (and the base path itself is a temporary directory).
+func forgetVolumes(t testing.TB, base string) {
+	ctx := context.Background()
+	pvs, err := framework.Clientset().CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Logf("listing PVs for cleanup: %v", err)
+		return
+	}
+	for _, pv := range pvs.Items {
+		if pv.Annotations[policy.AnnBasePath] != base {
+			continue
+		}
+		patch := []byte(`{"metadata":{"finalizers":null}}`)
+		_, _ = framework.Clientset().CoreV1().PersistentVolumes().Patch(ctx, pv.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+		_ = framework.Clientset().CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{})
+	}
 }
