@@ -94,11 +94,11 @@ func TestCrashAtEveryStepConverges(t *testing.T) {
 	provisionPoints := []string{failpoint.AfterMkdir, failpoint.AfterPVCreate}
 	for i, point := range provisionPoints {
 		t.Run("provision/"+point, func(t *testing.T) {
-			proc.restartWith(failpoint.EnvVar + "=" + point)
+			proc.RestartWith(failpoint.EnvVar + "=" + point)
 			claim := newClaim(ns, fmt.Sprintf("p%d", i), "1Mi", &del.Name, nil)
 			create(t, claim)
-			proc.waitCrashed(time.Minute)
-			proc.restartWith()
+			proc.WaitCrashed(time.Minute)
+			proc.RestartWith()
 			claim, pv := waitBound(t, claim, 2*time.Minute)
 			want := filepath.Join(base, pv.Annotations[policy.AnnPath])
 			if fi, err := os.Stat(want); err != nil || fi.Mode().Perm() != 0o777 {
@@ -127,7 +127,7 @@ func TestCrashAtEveryStepConverges(t *testing.T) {
 	}
 	for i, dp := range deletePoints {
 		t.Run("delete/"+dp.point, func(t *testing.T) {
-			proc.restartWith()
+			proc.RestartWith()
 			claim := newClaim(ns, fmt.Sprintf("d%d", i), "1Mi", &dp.class, nil)
 			create(t, claim)
 			claim, pv := waitBound(t, claim, time.Minute)
@@ -137,11 +137,11 @@ func TestCrashAtEveryStepConverges(t *testing.T) {
 			dir := filepath.Join(base, pv.Annotations[policy.AnnPath])
 			before := treeHash(t, dir)
 
-			proc.restartWith(failpoint.EnvVar + "=" + dp.point)
+			proc.RestartWith(failpoint.EnvVar + "=" + dp.point)
 			deleteObj(t, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: claim.Name + "-writer"}})
 			deleteObj(t, claim)
-			proc.waitCrashed(time.Minute)
-			proc.restartWith()
+			proc.WaitCrashed(time.Minute)
+			proc.RestartWith()
 			waitPVGone(t, pv.Name, 2*time.Minute)
 			waitGone(t, dir, time.Minute)
 			if dp.point == failpoint.AfterArchive {

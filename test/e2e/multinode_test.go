@@ -67,7 +67,7 @@ func TestImmediateClaimsSurviveALeaseChange(t *testing.T) {
 	ns := framework.NewNamespace(t)
 	nodes := []string{ns[len(ns)-6:] + "-b", ns[len(ns)-6:] + "-c"}
 	bases := map[string]string{}
-	procs := map[string]*provisionerProcess{}
+	procs := map[string]*framework.Provisioner{}
 	for _, n := range nodes {
 		startSimNode(t, n)
 		bases[n] = baseDir(t)

@@ -118,9 +118,7 @@ func TestRetainKeepsDirectoryAndReleasedPV(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) { check(t, c.claim) })
 	}
 	t.Run("by PV_RECLAIM_POLICY", func(t *testing.T) {
-		proc.Stop()
-		proc.env = []string{"PV_RECLAIM_POLICY=Retain"}
-		proc.start()
+		proc.RestartWith("PV_RECLAIM_POLICY=Retain")
 		check(t, newClaim(ns, "by-env", "1Mi", &deleteClass.Name, nil))
 	})
 }

@@ -53,7 +53,7 @@ func (w *warningCollector) take() []string {
 // reached by URL instead of through a Service.
 type webhookEnv struct {
 	ns, certDir, cfgName string
-	proc                 *provisionerProcess
+	proc                 *framework.Provisioner
 	base                 string
 	warnings             *warningCollector
 	cs                   kubernetes.Interface
@@ -379,8 +379,7 @@ func TestWebhook(t *testing.T) {
 		}
 		// Back up without the webhook: the reconciler and the provisioner
 		// catch what admission missed.
-		e.proc.args = append(e.proc.args, "--enable-webhook=false")
-		e.proc.start()
+		e.proc.RestartWithArgs("--enable-webhook=false")
 		waitEvent(t, ns, "too-big-while-down", "ProvisioningFailed", "must be at most 10Mi", time.Minute)
 		framework.WaitFor(t, time.Minute, func() (bool, error) {
 			err := framework.Client().Get(ctxT(t), client.ObjectKeyFromObject(classless), classless)
