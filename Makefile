@@ -72,6 +72,7 @@ demo: deps cluster-bins build
 	$(GO) run ./test/framework/cmd/cluster demo
 
 bench: deps cluster-bins build
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./pkg/volume/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./test/bench/...
 
 clean:

@@ -1,0 +1,310 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
+	"github.com/mazdermind/hostpath-provisioner/test/framework"
+)
+
+// fastClient is a clientset that is never the bottleneck of a benchmark.
+func fastClient() kubernetes.Interface {
+	cfg := framework.RESTConfig()
+	cfg.QPS, cfg.Burst = 2000, 4000
+	return kubernetes.NewForConfigOrDie(cfg)
+}
+
+func namespace(b *testing.B) string {
+	b.Helper()
+	return framework.NewNamespace(b)
+}
+
+func claimOf(ns, name, class string) *corev1.PersistentVolumeClaim {
+	return &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			StorageClassName: ptr.To(class),
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Mi")}},
+		},
+	}
+}
+
+// createAndWaitBound creates the claims from 16 goroutines and returns the
+// time until all are Bound and each claim's create-to-Bound latency.
+func createAndWaitBound(b *testing.B, cs kubernetes.Interface, claims []*corev1.PersistentVolumeClaim) (time.Duration, []time.Duration) {
+	b.Helper()
+	ctx := context.Background()
+	ns := claims[0].Namespace
+	w, err := cs.CoreV1().PersistentVolumeClaims(ns).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Stop()
+	var mu sync.Mutex
+	created := map[string]time.Time{}
+	start := time.Now()
+	work := make(chan *corev1.PersistentVolumeClaim)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for c := range work {
+				t0 := time.Now()
+				if _, err := cs.CoreV1().PersistentVolumeClaims(ns).Create(ctx, c, metav1.CreateOptions{}); err != nil {
+					b.Errorf("creating %s: %v", c.Name, err)
+				}
+				mu.Lock()
+				created[c.Name] = t0
+				mu.Unlock()
+			}
+		})
+	}
+	go func() {
+		for _, c := range claims {
+			work <- c
+		}
+		close(work)
+	}()
+	bound := map[string]time.Duration{}
+	deadline := time.After(10 * time.Minute)
+	for len(bound) < len(claims) {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				b.Fatal("watch closed")
+			}
+			c, isClaim := ev.Object.(*corev1.PersistentVolumeClaim)
+			if !isClaim || ev.Type == watch.Deleted || c.Status.Phase != corev1.ClaimBound {
+				continue
+			}
+			if _, done := bound[c.Name]; done {
+				continue
+			}
+			now := time.Now()
+			mu.Lock()
+			t0, ok := created[c.Name]
+			mu.Unlock()
+			if !ok {
+				t0 = start // the watch saw Bound before the creator recorded its time
+			}
+			bound[c.Name] = now.Sub(t0)
+		case <-deadline:
+			b.Fatalf("only %d of %d claims Bound after 10 minutes", len(bound), len(claims))
+		}
+	}
+	total := time.Since(start)
+	wg.Wait()
+	lat := make([]time.Duration, 0, len(bound))
+	for _, d := range bound {
+		lat = append(lat, d)
+	}
+	slices.Sort(lat)
+	return total, lat
+}
+
+func pct(lat []time.Duration, p float64) time.Duration {
+	return lat[int(float64(len(lat)-1)*p)]
+}
+
+// scrape sums a Prometheus counter by one label, from the process's /metrics.
+func scrape(b *testing.B, addr, metric, label string) map[string]float64 {
+	b.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, metric+"{") {
+			continue
+		}
+		key := ""
+		if i := strings.Index(line, label+`="`); i >= 0 {
+			rest := line[i+len(label)+2:]
+			key = rest[:strings.IndexByte(rest, '"')]
+		}
+		f := strings.Fields(line)
+		v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+		out[key] += v
+	}
+	return out
+}
+
+func rssMiB(b *testing.B, pid int) float64 {
+	b.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(raw), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
+			return kb / 1024
+		}
+	}
+	b.Fatal("no VmRSS")
+	return 0
+}
+
+// BenchmarkProvision500Immediate: 500 Immediate claims at once, until all
+// are Bound, against the floor of the same cluster binding 500 pre-made PVs
+// to 500 claims (kube-controller-manager's binder alone). Also the API
+// requests the provisioner made per volume.
+func BenchmarkProvision500Immediate(b *testing.B) {
+	const n = 500
+	cs := fastClient()
+	ctx := context.Background()
+
+	// Floor: pre-made PVs, the binder does all the work.
+	floorNS := namespace(b)
+	floorClass := floorNS + "-static"
+	for i := range n {
+		pv := &corev1.PersistentVolume{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", floorNS, i), Labels: map[string]string{"bench": floorNS}},
+			Spec: corev1.PersistentVolumeSpec{
+				Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Mi")},
+				AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+				StorageClassName:              floorClass,
+				PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/nonexistent/" + strconv.Itoa(i)}},
+			},
+		}
+		if _, err := cs.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Cleanup(func() {
+		_ = cs.CoreV1().PersistentVolumes().DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: "bench=" + floorNS})
+	})
+	var floorClaims []*corev1.PersistentVolumeClaim
+	for i := range n {
+		floorClaims = append(floorClaims, claimOf(floorNS, fmt.Sprintf("c%d", i), floorClass))
+	}
+	floor, floorLat := createAndWaitBound(b, cs, floorClaims)
+
+	// Ours.
+	base, err := os.MkdirTemp("", "hpp-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(base) })
+	proc := framework.StartProvisioner(b, base)
+	ns := namespace(b)
+	sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: ns}, Provisioner: policy.ProvisionerName,
+		VolumeBindingMode: ptr.To(storagev1.VolumeBindingImmediate), ReclaimPolicy: ptr.To(corev1.PersistentVolumeReclaimDelete)}
+	if _, err := cs.StorageV1().StorageClasses().Create(ctx, sc, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = cs.StorageV1().StorageClasses().Delete(context.Background(), sc.Name, metav1.DeleteOptions{}) })
+	before := scrape(b, proc.MetricsAddr(), "rest_client_requests_total", "method")
+	var claims []*corev1.PersistentVolumeClaim
+	for i := range n {
+		claims = append(claims, claimOf(ns, fmt.Sprintf("c%d", i), sc.Name))
+	}
+	ours, lat := createAndWaitBound(b, cs, claims)
+	after := scrape(b, proc.MetricsAddr(), "rest_client_requests_total", "method")
+	writes := 0.0
+	for _, m := range []string{"POST", "PUT", "PATCH", "DELETE"} {
+		writes += after[m] - before[m]
+	}
+	gets := after["GET"] - before["GET"]
+
+	entries, _ := os.ReadDir(base)
+	if len(entries) != n {
+		b.Errorf("%d directories for %d claims", len(entries), n)
+	}
+	b.ReportMetric(floor.Seconds(), "s-floor")
+	b.ReportMetric(ours.Seconds(), "s-ours")
+	b.ReportMetric(ours.Seconds()/floor.Seconds(), "x-floor")
+	b.ReportMetric(float64(pct(lat, 0.5).Milliseconds()), "ms-p50")
+	b.ReportMetric(float64(pct(lat, 0.99).Milliseconds()), "ms-p99")
+	b.ReportMetric(float64(pct(floorLat, 0.5).Milliseconds()), "ms-floor-p50")
+	b.ReportMetric(float64(pct(floorLat, 0.99).Milliseconds()), "ms-floor-p99")
+	b.ReportMetric(writes/n, "writes/volume")
+	b.ReportMetric(gets/n, "GETs/volume")
+	b.Logf("writes by method: %v (before %v)", after, before)
+}
+
+// BenchmarkMemoryAndStartup: startup to ready, RSS idle, and RSS with 5,000
+// claims and 5,000 PVs in the process's caches; the baseline is the idle
+// process itself.
+func BenchmarkMemoryAndStartup(b *testing.B) {
+	const n = 5000
+	cs := fastClient()
+	ctx := context.Background()
+	base, err := os.MkdirTemp("", "hpp-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(base) })
+	t0 := time.Now()
+	proc := framework.StartProvisioner(b, base)
+	startup := time.Since(t0)
+	time.Sleep(5 * time.Second) // settle: caches synced, GC run
+	idle := rssMiB(b, proc.PID())
+
+	ns := namespace(b)
+	label := "bench=" + ns
+	b.Cleanup(func() {
+		_ = cs.CoreV1().PersistentVolumes().DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: label})
+	})
+	var wg sync.WaitGroup
+	work := make(chan int)
+	for range 16 {
+		wg.Go(func() {
+			for i := range work {
+				pv := &corev1.PersistentVolume{
+					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", ns, i), Labels: map[string]string{"bench": ns}},
+					Spec: corev1.PersistentVolumeSpec{
+						Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Mi")},
+						AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+						PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+						StorageClassName:              ns,
+						PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: filepath.Join("/nonexistent", strconv.Itoa(i))}},
+					},
+				}
+				if _, err := cs.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil {
+					b.Error(err)
+				}
+				if _, err := cs.CoreV1().PersistentVolumeClaims(ns).Create(ctx, claimOf(ns, fmt.Sprintf("c%d", i), ns), metav1.CreateOptions{}); err != nil {
+					b.Error(err)
+				}
+			}
+		})
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	time.Sleep(10 * time.Second) // the informers catch up
+	loaded := rssMiB(b, proc.PID())
+
+	b.ReportMetric(startup.Seconds(), "s-startup-to-ready")
+	b.ReportMetric(idle, "MiB-idle")
+	b.ReportMetric(loaded, "MiB-5000")
+	b.ReportMetric(loaded/idle, "x-idle")
+}
