@@ -27,6 +27,10 @@ const (
 	// so a volume stays deletable after the base path flag changes.
 	AnnBasePath = Prefix + "base-path"
 
+	// AnnQuota on a PV says how its size is enforced: "btrfs" (a subvolume
+	// with a qgroup limit) or "none" (the size is only recorded).
+	AnnQuota = Prefix + "quota"
+
 	// AnnNamespaceDefaultClass on a Namespace names the class the webhook
 	// gives class-less claims in that namespace.
 	AnnNamespaceDefaultClass = Prefix + "default-class"

@@ -113,7 +113,9 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 		return nil, state, err
 	}
 
-	if err := p.cfg.Store.Create(rel, params.Mode, volume.Owner{UID: params.UID, GID: params.GID}); err != nil {
+	enforced, err := p.cfg.Store.Create(rel, params.Mode, volume.Owner{UID: params.UID, GID: params.GID},
+		volume.Limit{Bytes: request.Value(), Mode: params.Quota})
+	if err != nil {
 		if errors.Is(err, volume.ErrCollision) {
 			return nil, controller.ProvisioningFinished, fmt.Errorf(
 				"refusing to provision on node %s: %s: %w; it may hold another claim's data. Move it away or choose a pathPattern with {{ .PVName }}",
@@ -128,6 +130,10 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 		return nil, controller.ProvisioningNoChange, err
 	}
 	pv := p.describe(opts, rel, *request, params.VolumeType, onDelete, hostname)
+	pv.Annotations[policy.AnnQuota] = "none"
+	if enforced {
+		pv.Annotations[policy.AnnQuota] = string(p.cfg.Store.QuotaKind())
+	}
 	logger.V(2).Info("Provisioned volume directory", "claim", klog.KObj(claim), "path", p.cfg.Store.Abs(rel), "onDelete", onDelete)
 	return pv, controller.ProvisioningFinished, nil
 }

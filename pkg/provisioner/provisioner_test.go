@@ -86,7 +86,8 @@ func TestProvisionCreatesTheOriginalLayoutAndDescribesThePV(t *testing.T) {
 	if got := pv.Spec.NodeAffinity.Required.NodeSelectorTerms[0].MatchExpressions[0].Values; len(got) != 1 || got[0] != "host-a" {
 		t.Errorf("node affinity must use the hostname label, got %v", got)
 	}
-	if pv.Annotations[policy.AnnNode] != node || pv.Annotations[policy.AnnPath] != "default-hostpath-test-claim-pvc-1" || pv.Annotations[policy.AnnOnDelete] != "delete" {
+	if pv.Annotations[policy.AnnNode] != node || pv.Annotations[policy.AnnPath] != "default-hostpath-test-claim-pvc-1" || pv.Annotations[policy.AnnOnDelete] != "delete" ||
+		pv.Annotations[policy.AnnQuota] != "none" {
 		t.Errorf("annotations = %v", pv.Annotations)
 	}
 	if pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimDelete || pv.Spec.Capacity.Storage().String() != "1Mi" {

@@ -39,7 +39,7 @@ func ioc(dir, nr, size uintptr) uintptr {
 }
 
 var (
-	iocSubvolCreate = ioc(1, 14, unsafe.Sizeof(btrfsVolArgs{}))        // _IOW
+	iocSubvolCreate = ioc(1, 14, unsafe.Sizeof(btrfsVolArgs{}))         // _IOW
 	iocQgroupLimit  = ioc(2, 43, unsafe.Sizeof(btrfsQgroupLimitArgs{})) // _IOR
 )
 

@@ -3,56 +3,16 @@ package quota
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mazdermind/hostpath-provisioner/pkg/quota/quotatest"
 )
 
-// MountBtrfs formats a sparse image as btrfs, mounts it through a loop
-// device and returns the mount point; it is unmounted at cleanup. It skips
-// (saying why) where that is impossible: not root, no mkfs.btrfs, no loop
-// devices or no btrfs in the kernel.
-func MountBtrfs(t testing.TB, quotas bool) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: mounting a btrfs image needs root")
-	}
-	if _, err := exec.LookPath("mkfs.btrfs"); err != nil {
-		t.Skip("skipping: mkfs.btrfs not installed (Debian package btrfs-progs; `make apt-deps` installs it)")
-	}
-	dir := t.TempDir()
-	img, mnt := filepath.Join(dir, "fs.img"), filepath.Join(dir, "mnt")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	run := func(name string, args ...string) {
-		t.Helper()
-		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-		}
-	}
-	f, err := os.Create(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Truncate(512 << 20)
-	f.Close()
-	run("mkfs.btrfs", "-q", img)
-	if out, err := exec.Command("mount", "-o", "loop", img, mnt).CombinedOutput(); err != nil {
-		t.Skipf("skipping: cannot loop-mount a btrfs image here: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
-	if quotas {
-		run("btrfs", "quota", "enable", mnt)
-	}
-	return mnt
-}
-
 func TestBtrfsSubvolumeWithLimitRefusesWritesBeyondIt(t *testing.T) {
-	mnt := MountBtrfs(t, true)
+	mnt := quotatest.MountBtrfs(t, true)
 	parent, err := os.Open(mnt)
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +50,7 @@ func TestBtrfsSubvolumeWithLimitRefusesWritesBeyondIt(t *testing.T) {
 }
 
 func TestSetLimitSaysWhenQuotasAreOff(t *testing.T) {
-	mnt := MountBtrfs(t, false)
+	mnt := quotatest.MountBtrfs(t, false)
 	parent, _ := os.Open(mnt)
 	defer parent.Close()
 	if err := CreateSubvolume(int(parent.Fd()), "vol"); err != nil {

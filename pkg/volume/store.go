@@ -20,6 +20,7 @@ import (
 
 	"github.com/mazdermind/hostpath-provisioner/pkg/failpoint"
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
+	"github.com/mazdermind/hostpath-provisioner/pkg/quota"
 )
 
 // ErrCollision means a fresh volume's directory already exists and holds
@@ -28,8 +29,10 @@ var ErrCollision = errors.New("the directory already exists and is not empty")
 
 // Store is the base path of one node.
 type Store struct {
-	base string
-	root *os.Root
+	base   string
+	root   *os.Root
+	kind   quota.Kind // how sizes can be enforced here
+	fsName string     // the filesystem type, for messages
 }
 
 // Open opens the base path. It must exist: creating it here would hide a
@@ -39,7 +42,27 @@ func Open(base string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening base path: %w", err)
 	}
-	return &Store{base: base, root: root}, nil
+	s := &Store{base: base, root: root}
+	dir, err := root.Open(".")
+	if err != nil {
+		root.Close()
+		return nil, fmt.Errorf("opening base path: %w", err)
+	}
+	defer dir.Close()
+	if s.kind, s.fsName, err = quota.Detect(int(dir.Fd())); err != nil {
+		root.Close()
+		return nil, fmt.Errorf("base path %s: %w", base, err)
+	}
+	return s, nil
+}
+
+// QuotaKind is how this base path can enforce volume sizes.
+func (s *Store) QuotaKind() quota.Kind { return s.kind }
+
+// Limit is the size a new volume may use and how strictly it is enforced.
+type Limit struct {
+	Bytes int64
+	Mode  policy.QuotaMode
 }
 
 // Close releases the base path.
@@ -56,31 +79,51 @@ type Owner struct {
 	UID, GID *int64
 }
 
-// Create makes the directory rel with mode and owner. It is idempotent: an
-// existing empty directory is adopted (Provision may run twice for a claim,
-// or a crash may come between mkdir and the PV), anything else is
+// Create makes the directory rel with mode and owner, and enforces limit
+// where it can; it reports whether the size is enforced. It is idempotent:
+// an existing empty directory is adopted (Provision may run twice for a
+// claim, or a crash may come between mkdir and the PV), anything else is
 // ErrCollision.
-func (s *Store) Create(rel string, mode fs.FileMode, owner Owner) error {
+func (s *Store) Create(rel string, mode fs.FileMode, owner Owner, limit Limit) (enforced bool, err error) {
 	if err := policy.SafeRelPath(rel); err != nil {
-		return fmt.Errorf("volume path %q %w", rel, err)
+		return false, fmt.Errorf("volume path %q %w", rel, err)
 	}
-	if parent := path.Dir(rel); parent != "." {
+	useQuota := limit.Mode != policy.QuotaOff && s.kind == quota.Btrfs
+	if limit.Mode == policy.QuotaRequired && !useQuota {
+		return false, fmt.Errorf("the class requires quota, but %s is on %s, where this provisioner cannot enforce sizes (supported: btrfs with quotas enabled)", s.base, s.fsName)
+	}
+	parent := path.Dir(rel)
+	if parent != "." {
 		if err := s.root.MkdirAll(parent, 0o755); err != nil {
-			return fmt.Errorf("creating parent directory %q: %w", parent, err)
+			return false, fmt.Errorf("creating parent directory %q: %w", parent, err)
 		}
 	}
 	// Start private and open up only after chown, so there is no moment in
 	// which the wrong user could write into the new directory.
-	err := s.root.Mkdir(rel, 0o700)
-	if err == nil {
+	if useQuota {
+		err = s.createSubvolume(parent, path.Base(rel))
+	} else {
+		err = s.root.Mkdir(rel, 0o700)
+	}
+	created := err == nil
+	if created {
 		failpoint.Crash(failpoint.AfterMkdir)
 	}
 	if errors.Is(err, fs.ErrExist) {
 		if err := s.checkAdoptable(rel); err != nil {
-			return err
+			return false, err
 		}
 	} else if err != nil {
-		return fmt.Errorf("creating %q: %w", rel, err)
+		return false, fmt.Errorf("creating %q: %w", rel, err)
+	}
+	if useQuota {
+		enforced, err = s.limit(rel, limit)
+		if err != nil {
+			if created {
+				_ = s.root.Remove(rel) // nothing is in it yet; do not leave it behind
+			}
+			return false, err
+		}
 	}
 	if owner.UID != nil || owner.GID != nil {
 		uid, gid := -1, -1
@@ -91,13 +134,47 @@ func (s *Store) Create(rel string, mode fs.FileMode, owner Owner) error {
 			gid = int(*owner.GID)
 		}
 		if err := s.root.Lchown(rel, uid, gid); err != nil {
-			return fmt.Errorf("setting owner of %q: %w", rel, err)
+			return false, fmt.Errorf("setting owner of %q: %w", rel, err)
 		}
 	}
 	if err := s.root.Chmod(rel, mode); err != nil {
-		return fmt.Errorf("setting mode of %q: %w", rel, err)
+		return false, fmt.Errorf("setting mode of %q: %w", rel, err)
+	}
+	return enforced, nil
+}
+
+func (s *Store) createSubvolume(parent, name string) error {
+	dir, err := s.root.Open(parent)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	if err := quota.CreateSubvolume(int(dir.Fd()), name); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return fs.ErrExist
+		}
+		return err
 	}
 	return nil
+}
+
+// limit applies the size limit to the subvolume rel. Without quotas on the
+// filesystem, "auto" carries on unenforced and "required" fails.
+func (s *Store) limit(rel string, limit Limit) (bool, error) {
+	dir, err := s.root.Open(rel)
+	if err != nil {
+		return false, fmt.Errorf("opening %q: %w", rel, err)
+	}
+	defer dir.Close()
+	err = quota.SetLimit(int(dir.Fd()), uint64(max(limit.Bytes, 0)))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, quota.ErrQuotaDisabled) && limit.Mode != policy.QuotaRequired:
+		return false, nil
+	default:
+		return false, fmt.Errorf("limiting %q to %d bytes: %w", rel, limit.Bytes, err)
+	}
 }
 
 func (s *Store) checkAdoptable(rel string) error {

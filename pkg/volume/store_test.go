@@ -9,6 +9,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
+	"github.com/mazdermind/hostpath-provisioner/pkg/quota"
+	"github.com/mazdermind/hostpath-provisioner/pkg/quota/quotatest"
 )
 
 func newStore(t *testing.T) (*Store, string) {
@@ -25,7 +29,7 @@ func newStore(t *testing.T) (*Store, string) {
 func TestCreateMakesTheDirectoryWithModeAndOwner(t *testing.T) {
 	s, base := newStore(t)
 	uid, gid := int64(1234), int64(5678)
-	if err := s.Create("ns/claim", 0o2770|fs.ModeSetgid, Owner{UID: &uid, GID: &gid}); err != nil {
+	if _, err := s.Create("ns/claim", 0o2770|fs.ModeSetgid, Owner{UID: &uid, GID: &gid}, Limit{}); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(filepath.Join(base, "ns/claim"))
@@ -45,7 +49,7 @@ func TestCreateIgnoresTheUmask(t *testing.T) {
 	s, base := newStore(t)
 	old := syscall.Umask(0o077)
 	defer syscall.Umask(old)
-	if err := s.Create("d", 0o777, Owner{}); err != nil {
+	if _, err := s.Create("d", 0o777, Owner{}, Limit{}); err != nil {
 		t.Fatal(err)
 	}
 	fi, _ := os.Stat(filepath.Join(base, "d"))
@@ -57,7 +61,7 @@ func TestCreateIgnoresTheUmask(t *testing.T) {
 func TestCreateIsIdempotentForAnEmptyDirectory(t *testing.T) {
 	s, _ := newStore(t)
 	for i := range 2 {
-		if err := s.Create("d", 0o777, Owner{}); err != nil {
+		if _, err := s.Create("d", 0o777, Owner{}, Limit{}); err != nil {
 			t.Fatalf("call %d: %v", i, err)
 		}
 	}
@@ -67,7 +71,7 @@ func TestCreateRefusesAnExistingDirectoryWithData(t *testing.T) {
 	s, base := newStore(t)
 	os.MkdirAll(filepath.Join(base, "d"), 0o755)
 	os.WriteFile(filepath.Join(base, "d", "secret"), []byte("tenant A"), 0o600)
-	err := s.Create("d", 0o777, Owner{})
+	_, err := s.Create("d", 0o777, Owner{}, Limit{})
 	if !errors.Is(err, ErrCollision) {
 		t.Fatalf("err = %v, want ErrCollision", err)
 	}
@@ -81,7 +85,7 @@ func TestCreateRefusesASymlinkAtThePath(t *testing.T) {
 	s, base := newStore(t)
 	outside := t.TempDir()
 	os.Symlink(outside, filepath.Join(base, "d"))
-	if err := s.Create("d", 0o777, Owner{}); !errors.Is(err, ErrCollision) {
+	if _, err := s.Create("d", 0o777, Owner{}, Limit{}); !errors.Is(err, ErrCollision) {
 		t.Fatalf("err = %v, want ErrCollision", err)
 	}
 	fi, _ := os.Stat(outside)
@@ -94,7 +98,7 @@ func TestCreateDoesNotFollowASymlinkedParent(t *testing.T) {
 	s, base := newStore(t)
 	outside := t.TempDir()
 	os.Symlink(outside, filepath.Join(base, "ns"))
-	err := s.Create("ns/claim", 0o777, Owner{})
+	_, err := s.Create("ns/claim", 0o777, Owner{}, Limit{})
 	if err == nil {
 		if _, statErr := os.Stat(filepath.Join(outside, "claim")); statErr == nil {
 			t.Fatal("created a directory outside the base path through a symlinked parent")
@@ -111,7 +115,7 @@ func TestRemoveDeletesDeepTreesWithoutFollowingSymlinks(t *testing.T) {
 	outside := t.TempDir()
 	canary := filepath.Join(outside, "canary")
 	os.WriteFile(canary, []byte("keep me"), 0o644)
-	if err := s.Create("ns/vol", 0o777, Owner{}); err != nil {
+	if _, err := s.Create("ns/vol", 0o777, Owner{}, Limit{}); err != nil {
 		t.Fatal(err)
 	}
 	vol := filepath.Join(base, "ns/vol")
@@ -147,8 +151,8 @@ func TestRemoveDeletesDeepTreesWithoutFollowingSymlinks(t *testing.T) {
 
 func TestRemoveKeepsAParentWithOtherVolumes(t *testing.T) {
 	s, base := newStore(t)
-	s.Create("ns/a", 0o777, Owner{})
-	s.Create("ns/b", 0o777, Owner{})
+	s.Create("ns/a", 0o777, Owner{}, Limit{})
+	s.Create("ns/b", 0o777, Owner{}, Limit{})
 	if err := s.Remove("ns/a"); err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +172,7 @@ func TestRemoveRefusesUnsafePaths(t *testing.T) {
 
 func TestArchiveRenamesInsideTheBasePath(t *testing.T) {
 	s, base := newStore(t)
-	s.Create("ns/vol", 0o777, Owner{})
+	s.Create("ns/vol", 0o777, Owner{}, Limit{})
 	os.WriteFile(filepath.Join(base, "ns/vol/data"), []byte("v"), 0o644)
 	at := time.Date(2026, 11, 25, 14, 3, 4, 0, time.UTC)
 	name, err := s.Archive("ns/vol", at)
@@ -183,7 +187,7 @@ func TestArchiveRenamesInsideTheBasePath(t *testing.T) {
 	}
 	// The same name again in the same second gets a suffix instead of
 	// replacing the first archive.
-	s.Create("ns/vol", 0o777, Owner{})
+	s.Create("ns/vol", 0o777, Owner{}, Limit{})
 	name2, err := s.Archive("ns/vol", at)
 	if err != nil || name2 != name+"-2" {
 		t.Errorf("second archive = %q %v", name2, err)
@@ -219,5 +223,55 @@ func TestSpaceAndWritable(t *testing.T) {
 func TestOpenRefusesAMissingBasePath(t *testing.T) {
 	if _, err := Open(filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Fatal("a missing base path must be an error, not silently created")
+	}
+}
+
+func TestCreateOnBtrfsEnforcesTheLimit(t *testing.T) {
+	mnt := quotatest.MountBtrfs(t, true)
+	s, err := Open(mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	enforced, err := s.Create("ns/vol", 0o777, Owner{}, Limit{Bytes: 8 << 20, Mode: policy.QuotaAuto})
+	if err != nil || !enforced {
+		t.Fatalf("Create = %v, %v; want an enforced limit", enforced, err)
+	}
+	big := make([]byte, 16<<20)
+	if err := os.WriteFile(filepath.Join(mnt, "ns/vol/big"), big, 0o644); !errors.Is(err, syscall.EDQUOT) {
+		t.Fatalf("writing past the limit: %v, want EDQUOT", err)
+	}
+	if err := s.Remove("ns/vol"); err != nil {
+		t.Fatalf("removing a subvolume volume: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(mnt, "ns")); !os.IsNotExist(err) {
+		t.Errorf("parent not pruned: %v", err)
+	}
+}
+
+func TestQuotaRequiredRefusesWhereItCannotBeEnforced(t *testing.T) {
+	s, base := newStore(t)
+	_, err := s.Create("v", 0o777, Owner{}, Limit{Bytes: 1 << 20, Mode: policy.QuotaRequired})
+	if err == nil || !strings.Contains(err.Error(), "cannot enforce sizes") {
+		t.Fatalf("err = %v", err)
+	}
+	if entries, _ := os.ReadDir(base); len(entries) != 0 {
+		t.Errorf("a refused volume left %v", entries)
+	}
+
+	mnt := quotatest.MountBtrfs(t, false)
+	b, err := Open(mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := b.Create("v", 0o777, Owner{}, Limit{Bytes: 1 << 20, Mode: policy.QuotaRequired}); !errors.Is(err, quota.ErrQuotaDisabled) {
+		t.Fatalf("btrfs without quotas: %v, want ErrQuotaDisabled", err)
+	}
+	if _, err := os.Stat(filepath.Join(mnt, "v")); !os.IsNotExist(err) {
+		t.Errorf("the refused subvolume was left behind: %v", err)
+	}
+	if enforced, err := b.Create("w", 0o777, Owner{}, Limit{Bytes: 1 << 20, Mode: policy.QuotaAuto}); err != nil || enforced {
+		t.Errorf("auto without quotas = %v, %v; want an unenforced volume", enforced, err)
 	}
 }
