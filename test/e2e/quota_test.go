@@ -20,8 +20,9 @@ func TestQuotaStopsAPodAtItsClaimSize(t *testing.T) {
 	sc := storageClass(t, ns, immediate, deletePol, map[string]string{"quota": "required"})
 
 	write := func(claim, pod string, mib string) string {
-		create(t, newClaim(ns, claim, "8Mi", &sc.Name, nil))
-		c, pv := waitBound(t, newClaim(ns, claim, "8Mi", &sc.Name, nil), time.Minute)
+		c := newClaim(ns, claim, "8Mi", &sc.Name, nil)
+		create(t, c)
+		c, pv := waitBound(t, c, time.Minute)
 		if pv.Annotations[policy.AnnQuota] != "btrfs" {
 			t.Errorf("%s: quota annotation %q, want btrfs", c.Name, pv.Annotations[policy.AnnQuota])
 		}
