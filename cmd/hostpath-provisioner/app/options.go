@@ -47,6 +47,7 @@ type Options struct {
 	Workers         int
 	ResyncPeriod    time.Duration
 	NodeGracePeriod time.Duration
+	UsageInterval   time.Duration
 }
 
 // Defaults chosen so the provisioner is never the bottleneck: client-go's
@@ -99,6 +100,7 @@ func Parse(args []string, env getenv, stderr io.Writer) (*Options, error) {
 	fs.IntVar(&o.Workers, "workers", defaultWorkers, "claims and volumes processed in parallel")
 	fs.DurationVar(&o.ResyncPeriod, "resync-period", 5*time.Minute, "how often every claim and volume is looked at again")
 	fs.DurationVar(&o.NodeGracePeriod, "node-gone-grace-period", 10*time.Minute, "how long a volume whose Node object is gone waits before its PV is released")
+	fs.DurationVar(&o.UsageInterval, "usage-interval", time.Minute, "how often each volume's used bytes are measured for /metrics (0 disables)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -137,6 +139,9 @@ func (o *Options) Validate() error {
 	}
 	if o.KubeAPIBurst < 1 {
 		bad("kube-api-burst", o.KubeAPIBurst, "must be at least 1")
+	}
+	if o.UsageInterval < 0 {
+		bad("usage-interval", o.UsageInterval, "must not be negative")
 	}
 	if o.Workers < 1 {
 		bad("workers", o.Workers, "must be at least 1")

@@ -35,6 +35,7 @@ import (
 	"github.com/mazdermind/hostpath-provisioner/pkg/leader"
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 	"github.com/mazdermind/hostpath-provisioner/pkg/provisioner"
+	"github.com/mazdermind/hostpath-provisioner/pkg/usage"
 	"github.com/mazdermind/hostpath-provisioner/pkg/volume"
 	"github.com/mazdermind/hostpath-provisioner/webhook"
 )
@@ -120,6 +121,13 @@ func Run(ctx context.Context, o *Options) error {
 	if err := (&controllers.DefaultClass{Client: mgr.GetClient(), DefaultClass: o.DefaultClass, Namespace: o.Namespace,
 		IsLeader: elector.IsLeader, Recorder: recorder}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up default class assignment: %w", err)
+	}
+	if o.UsageInterval > 0 {
+		col := usage.NewCollector(mgr.GetClient(), store, o.NodeName, o.UsageInterval)
+		ctrlmetrics.Registry.MustRegister(col)
+		if err := mgr.Add(col); err != nil {
+			return fmt.Errorf("adding usage collector: %w", err)
+		}
 	}
 	if o.EnableWebhook {
 		if err := setupWebhook(mgr, o, recorder); err != nil {

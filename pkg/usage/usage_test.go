@@ -1,0 +1,48 @@
+package usage
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
+)
+
+type fakeMeasurer map[string]int64
+
+func (f fakeMeasurer) Usage(rel string, _ int) (int64, bool, error) { return f[rel], false, nil }
+
+func pv(name, node, rel string) *corev1.PersistentVolume {
+	return &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{policy.AnnNode: node, policy.AnnPath: rel}},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Mi")},
+			ClaimRef: &corev1.ObjectReference{Namespace: "ns", Name: "claim-" + name},
+		},
+	}
+}
+
+func TestCollectorReportsThisNodesVolumesOnly(t *testing.T) {
+	c := fake.NewClientBuilder().WithObjects(pv("mine", "n1", "ns-a"), pv("theirs", "n2", "ns-b"), pv("tampered", "n1", "../etc")).Build()
+	col := NewCollector(c, fakeMeasurer{"ns-a": 4096, "ns-b": 1}, "n1", 0)
+	if err := col.refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := `
+# HELP hostpath_provisioner_volume_capacity_bytes The volume's size as provisioned (the PV capacity).
+# TYPE hostpath_provisioner_volume_capacity_bytes gauge
+hostpath_provisioner_volume_capacity_bytes{namespace="ns",persistentvolume="mine",persistentvolumeclaim="claim-mine"} 1.048576e+06
+# HELP hostpath_provisioner_volume_used_bytes Bytes used by a volume's directory tree (allocated blocks, measured by a bounded walk).
+# TYPE hostpath_provisioner_volume_used_bytes gauge
+hostpath_provisioner_volume_used_bytes{namespace="ns",persistentvolume="mine",persistentvolumeclaim="claim-mine",truncated="false"} 4096
+`
+	if err := testutil.CollectAndCompare(col, strings.NewReader(want)); err != nil {
+		t.Fatal(err)
+	}
+}
