@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
@@ -16,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
+	"github.com/mazdermind/hostpath-provisioner/pkg/volume"
 )
 
 func ourPV(name, node string, phase corev1.PersistentVolumePhase, reclaim corev1.PersistentVolumeReclaimPolicy) *corev1.PersistentVolume {
@@ -119,5 +121,48 @@ func TestNodeGoneNeverTouchesRetainedOrLiveVolumes(t *testing.T) {
 				t.Errorf("PV was released: %v", err)
 			}
 		})
+	}
+}
+
+func TestResizerGrowsThePVAndTheClaimStatus(t *testing.T) {
+	store, err := volume.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	pv := ourPV("pv1", "n1", corev1.VolumeBound, corev1.PersistentVolumeReclaimDelete)
+	pv.Spec.Capacity = corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Mi")}
+	claim := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c"},
+		Spec: corev1.PersistentVolumeClaimSpec{VolumeName: "pv1", Resources: corev1.VolumeResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("2Mi")}}},
+		Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound, Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Mi")}},
+	}
+	c := fake.NewClientBuilder().WithObjects(pv, claim).WithStatusSubresource(claim).Build()
+	events := record.NewFakeRecorder(5)
+	r := &Resizer{Client: c, Store: store, NodeName: "n1", Recorder: events}
+	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "c"}}); err != nil {
+		t.Fatal(err)
+	}
+	gotPV := &corev1.PersistentVolume{}
+	c.Get(context.Background(), client.ObjectKey{Name: "pv1"}, gotPV)
+	gotClaim := &corev1.PersistentVolumeClaim{}
+	c.Get(context.Background(), client.ObjectKey{Namespace: "ns", Name: "c"}, gotClaim)
+	if gotPV.Spec.Capacity.Storage().String() != "2Mi" || gotClaim.Status.Capacity.Storage().String() != "2Mi" {
+		t.Errorf("PV %s, claim status %s; want both 2Mi", gotPV.Spec.Capacity.Storage(), gotClaim.Status.Capacity.Storage())
+	}
+	if ev := <-events.Events; !strings.Contains(ev, "VolumeResizeSuccessful") {
+		t.Errorf("event = %q", ev)
+	}
+
+	// Growth beyond the node's free space is refused with an event.
+	claim2 := gotClaim.DeepCopy()
+	claim2.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("1Ei")
+	c.Update(context.Background(), claim2)
+	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "c"}}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := <-events.Events; !strings.Contains(ev, "VolumeResizeFailed") {
+		t.Errorf("event = %q", ev)
 	}
 }

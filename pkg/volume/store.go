@@ -337,3 +337,20 @@ func (s *Store) Writable() error {
 	}
 	return nil
 }
+
+// Resize changes the enforced size of the subvolume rel, where the volume
+// was made with a limit; elsewhere the size is only recorded on the PV.
+func (s *Store) Resize(rel string, bytes int64) error {
+	if err := policy.SafeRelPath(rel); err != nil {
+		return fmt.Errorf("volume path %q %w", rel, err)
+	}
+	dir, err := s.root.Open(rel)
+	if err != nil {
+		return fmt.Errorf("opening %q: %w", rel, err)
+	}
+	defer dir.Close()
+	if err := quota.SetLimit(int(dir.Fd()), uint64(max(bytes, 0))); err != nil {
+		return fmt.Errorf("resizing %q to %d bytes: %w", rel, bytes, err)
+	}
+	return nil
+}

@@ -1,9 +1,16 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 	"github.com/mazdermind/hostpath-provisioner/pkg/quota/quotatest"
@@ -36,5 +43,57 @@ func TestQuotaStopsAPodAtItsClaimSize(t *testing.T) {
 	}
 	if logs := write("modest", "modest-writer", "4"); !strings.Contains(logs, "WROTE") {
 		t.Errorf("the neighbour could not write 4MiB into its 8Mi claim: %s", logs)
+	}
+}
+
+// Raising a bound claim's request raises its quota, the PV capacity and the
+// claim's status capacity, while the pod keeps running.
+func TestExpansionRaisesTheQuotaWithoutRestartingThePod(t *testing.T) {
+	ns := framework.NewNamespace(t)
+	base := quotatest.MountBtrfs(t, true)
+	startProvisioner(t, base)
+	sc := storageClass(t, ns, immediate, deletePol, map[string]string{"quota": "required"})
+	sc.AllowVolumeExpansion = ptr.To(true)
+	if err := framework.Client().Update(ctxT(t), sc); err != nil {
+		t.Fatal(err)
+	}
+	claim := newClaim(ns, "grows", "8Mi", &sc.Name, nil)
+	create(t, claim)
+	claim, _ = waitBound(t, claim, time.Minute)
+
+	// One pod for the whole story: it tries 12MiB, waits for the go-ahead
+	// file the test writes after the expansion, then tries again.
+	framework.RunPod(t, writerPod(ns, "writer", claim.Name, `
+		dd if=/dev/urandom of=/data/blob bs=1M count=12 conv=fsync 2>/dev/null && echo FIRST-WROTE || echo FIRST-REFUSED
+		rm -f /data/blob; sync
+		while [ ! -e /data/grown ]; do sleep 0.2; done
+		dd if=/dev/urandom of=/data/blob bs=1M count=12 conv=fsync 2>/dev/null && echo SECOND-WROTE || echo SECOND-REFUSED`))
+	framework.WaitFor(t, 2*time.Minute, func() (bool, error) {
+		return strings.Contains(framework.PodLogs(t, ns, "writer"), "FIRST-"), nil
+	})
+
+	claim.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("32Mi")
+	if err := framework.Client().Update(ctxT(t), claim); err != nil {
+		t.Fatal(err)
+	}
+	framework.WaitFor(t, time.Minute, func() (bool, error) {
+		err := framework.Client().Get(ctxT(t), client.ObjectKeyFromObject(claim), claim)
+		return claim.Status.Capacity.Storage().String() == "32Mi", err
+	})
+	pv := &corev1.PersistentVolume{}
+	if err := framework.Client().Get(ctxT(t), client.ObjectKey{Name: claim.Spec.VolumeName}, pv); err != nil || pv.Spec.Capacity.Storage().String() != "32Mi" {
+		t.Fatalf("PV capacity %v (%v)", pv.Spec.Capacity.Storage(), err)
+	}
+	waitEvent(t, ns, claim.Name, "VolumeResizeSuccessful", "from 8Mi to 32Mi", time.Minute)
+	if err := os.WriteFile(filepath.Join(base, pv.Annotations[policy.AnnPath], "grown"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pod := framework.WaitPodSucceeded(t, ns, "writer", 2*time.Minute)
+	logs := framework.PodLogs(t, ns, "writer")
+	if !strings.Contains(logs, "FIRST-REFUSED") || !strings.Contains(logs, "SECOND-WROTE") {
+		t.Errorf("writes before and after expansion: %s", logs)
+	}
+	if rc := pod.Status.ContainerStatuses[0].RestartCount; rc != 0 {
+		t.Errorf("the pod restarted %d times", rc)
 	}
 }

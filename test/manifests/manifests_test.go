@@ -237,11 +237,12 @@ func isNamespaced(o runtime.Object) bool {
 
 // writable lists every resource the service account may change, and why.
 var writable = map[string]string{
-	"/persistentvolumes":         "the provisioner creates and deletes volumes",
-	"/persistentvolumeclaims":    "the library and the default-class reconciler update claims",
-	"/events":                    "events on claims and volumes",
-	"events.k8s.io/events":       "events on claims and volumes",
-	"coordination.k8s.io/leases": "the Immediate-binding lease",
+	"/persistentvolumes":             "the provisioner creates and deletes volumes",
+	"/persistentvolumeclaims":        "the library and the default-class reconciler update claims",
+	"/persistentvolumeclaims/status": "the resizer reports the grown size in the claim status",
+	"/events":                        "events on claims and volumes",
+	"events.k8s.io/events":           "events on claims and volumes",
+	"coordination.k8s.io/leases":     "the Immediate-binding lease",
 }
 
 func TestRBACIsLeastPrivilege(t *testing.T) {

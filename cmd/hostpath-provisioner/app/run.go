@@ -122,6 +122,9 @@ func Run(ctx context.Context, o *Options) error {
 		IsLeader: elector.IsLeader, Recorder: recorder}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up default class assignment: %w", err)
 	}
+	if err := (&controllers.Resizer{Client: mgr.GetClient(), Store: store, NodeName: o.NodeName, Recorder: recorder}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up resizer: %w", err)
+	}
 	if o.UsageInterval > 0 {
 		col := usage.NewCollector(mgr.GetClient(), store, o.NodeName, o.UsageInterval)
 		ctrlmetrics.Registry.MustRegister(col)
