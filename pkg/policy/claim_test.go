@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 func claimOf(size string, mutate ...func(*corev1.PersistentVolumeClaim)) *corev1.PersistentVolumeClaim {
@@ -41,16 +42,7 @@ func TestValidateClaimSize(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			errs := ValidateClaimSize(tt.claim, class, tt.nsAnn)
-			if tt.wantErr == "" {
-				if len(errs) > 0 {
-					t.Fatal(errs.ToAggregate())
-				}
-				return
-			}
-			if len(errs) == 0 || !strings.Contains(errs.ToAggregate().Error(), tt.wantErr) {
-				t.Fatalf("errors %v, want %q", errs.ToAggregate(), tt.wantErr)
-			}
+			expectErrs(t, ValidateClaimSize(tt.claim, class, tt.nsAnn), tt.wantErr)
 		})
 	}
 }
@@ -74,16 +66,7 @@ func TestValidateClaimSpec(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			errs := ValidateClaimSpec(tt.claim)
-			if tt.wantErr == "" {
-				if len(errs) > 0 {
-					t.Fatal(errs.ToAggregate())
-				}
-				return
-			}
-			if len(errs) == 0 || !strings.Contains(errs.ToAggregate().Error(), tt.wantErr) {
-				t.Fatalf("errors %v, want %q", errs.ToAggregate(), tt.wantErr)
-			}
+			expectErrs(t, ValidateClaimSpec(tt.claim), tt.wantErr)
 		})
 	}
 }
@@ -104,16 +87,7 @@ func TestValidateClaimAnnotations(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			errs := ValidateClaimAnnotations(tt.ann)
-			if tt.wantErr == "" {
-				if len(errs) > 0 {
-					t.Fatal(errs.ToAggregate())
-				}
-				return
-			}
-			if len(errs) == 0 || !strings.Contains(errs.ToAggregate().Error(), tt.wantErr) {
-				t.Fatalf("errors %v, want %q", errs.ToAggregate(), tt.wantErr)
-			}
+			expectErrs(t, ValidateClaimAnnotations(tt.ann), tt.wantErr)
 		})
 	}
 }
@@ -130,5 +104,19 @@ func TestClaimWarningsForSharedAccessModes(t *testing.T) {
 	})
 	if w := ClaimWarnings(rwo); len(w) != 0 {
 		t.Errorf("RWO warnings = %q", w)
+	}
+}
+
+// expectErrs fails unless errs is empty (want "") or contains want.
+func expectErrs(t *testing.T, errs field.ErrorList, want string) {
+	t.Helper()
+	if want == "" {
+		if len(errs) > 0 {
+			t.Fatal(errs.ToAggregate())
+		}
+		return
+	}
+	if len(errs) == 0 || !strings.Contains(errs.ToAggregate().Error(), want) {
+		t.Fatalf("errors %v, want %q", errs.ToAggregate(), want)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,6 +44,21 @@ func claimOf(ns, name, class string) *corev1.PersistentVolumeClaim {
 			StorageClassName: ptr.To(class),
 			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Mi")}},
+		},
+	}
+}
+
+// staticPV is a pre-made PV of class, labelled bench=label for cleanup;
+// its path is never mounted.
+func staticPV(label, class string, i int) *corev1.PersistentVolume {
+	return &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", label, i), Labels: map[string]string{"bench": label}},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Mi")},
+			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+			StorageClassName:              class,
+			PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/nonexistent/" + strconv.Itoa(i)}},
 		},
 	}
 }
@@ -182,17 +196,7 @@ func BenchmarkProvision500Immediate(b *testing.B) {
 	floorNS := namespace(b)
 	floorClass := floorNS + "-static"
 	for i := range n {
-		pv := &corev1.PersistentVolume{
-			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", floorNS, i), Labels: map[string]string{"bench": floorNS}},
-			Spec: corev1.PersistentVolumeSpec{
-				Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Mi")},
-				AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-				PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
-				StorageClassName:              floorClass,
-				PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/nonexistent/" + strconv.Itoa(i)}},
-			},
-		}
-		if _, err := cs.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil {
+		if _, err := cs.CoreV1().PersistentVolumes().Create(ctx, staticPV(floorNS, floorClass, i), metav1.CreateOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -276,17 +280,7 @@ func BenchmarkMemoryAndStartup(b *testing.B) {
 	for range 16 {
 		wg.Go(func() {
 			for i := range work {
-				pv := &corev1.PersistentVolume{
-					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", ns, i), Labels: map[string]string{"bench": ns}},
-					Spec: corev1.PersistentVolumeSpec{
-						Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Mi")},
-						AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-						PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
-						StorageClassName:              ns,
-						PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: filepath.Join("/nonexistent", strconv.Itoa(i))}},
-					},
-				}
-				if _, err := cs.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil {
+				if _, err := cs.CoreV1().PersistentVolumes().Create(ctx, staticPV(ns, ns, i), metav1.CreateOptions{}); err != nil {
 					b.Error(err)
 				}
 				if _, err := cs.CoreV1().PersistentVolumeClaims(ns).Create(ctx, claimOf(ns, fmt.Sprintf("c%d", i), ns), metav1.CreateOptions{}); err != nil {
