@@ -8,7 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -72,8 +72,8 @@ func TestExpansionRaisesTheQuotaWithoutRestartingThePod(t *testing.T) {
 		return strings.Contains(framework.PodLogs(t, ns, "writer"), "FIRST-"), nil
 	})
 
-	claim.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("32Mi")
-	if err := framework.Client().Update(ctxT(t), claim); err != nil {
+	grow := []byte(`{"spec":{"resources":{"requests":{"storage":"32Mi"}}}}`)
+	if err := framework.Client().Patch(ctxT(t), claim, client.RawPatch(types.MergePatchType, grow)); err != nil {
 		t.Fatal(err)
 	}
 	framework.WaitFor(t, time.Minute, func() (bool, error) {
