@@ -36,9 +36,9 @@ func (v *ClassValidator) Handle(ctx context.Context, req admission.Request) admi
 		return admission.Allowed(fmt.Sprintf("provisioner %q is not ours", class.Provisioner)).WithWarnings(warnings...)
 	}
 
-	_, errs := policy.ValidateStorageClass(&class)
-	if class.AllowVolumeExpansion != nil && *class.AllowVolumeExpansion {
-		warnings = append(warnings, "allowVolumeExpansion: true has no effect: hostpath volumes are not resized, a larger request stays pending as a resize forever")
+	params, errs := policy.ValidateStorageClass(&class)
+	if class.AllowVolumeExpansion != nil && *class.AllowVolumeExpansion && params != nil && params.Quota == policy.QuotaOff {
+		warnings = append(warnings, "allowVolumeExpansion: true with quota: off: growing a claim only changes its recorded size, nothing enforces it")
 	}
 	if len(errs) == 0 {
 		return admission.Allowed("valid hostpath StorageClass").WithWarnings(warnings...)

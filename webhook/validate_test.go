@@ -145,7 +145,10 @@ func TestClassValidator(t *testing.T) {
 			wantMessage: []string{"mountOptions", "noatime"}},
 		{name: "a local class with mount options is allowed", class: storageClass("fast", policy.ProvisionerName, withParams(policy.ParamVolumeType, "local"), func(sc *storagev1.StorageClass) { sc.MountOptions = []string{"noatime"} }),
 			wantAllowed: true},
-		{name: "a class allowing expansion is allowed with a warning", class: storageClass("fast", policy.ProvisionerName, func(sc *storagev1.StorageClass) { sc.AllowVolumeExpansion = &yes }),
+		{name: "a class allowing expansion without quota is allowed with a warning", class: storageClass("fast", policy.ProvisionerName, func(sc *storagev1.StorageClass) {
+			sc.AllowVolumeExpansion = &yes
+			sc.Parameters = map[string]string{policy.ParamQuota: string(policy.QuotaOff)}
+		}),
 			wantAllowed: true, wantWarning: []string{"allowVolumeExpansion"}},
 		{name: "an update of an invalid class is allowed with a warning because its fields are immutable", op: admissionv1.Update,
 			class: storageClass("fast", policy.ProvisionerName, withParams("pathPatern", "x")), wantAllowed: true, wantWarning: []string{"delete and re-create", "pathPatern"}},
