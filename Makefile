@@ -73,7 +73,10 @@ demo: deps cluster-bins build
 
 bench: deps cluster-bins build
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./pkg/volume/
+	@echo "== loopback cluster, kube-controller-manager at its default client rate"
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./test/bench/...
+	@echo "== kube-controller-manager with --kube-api-qps=500 --kube-api-burst=1000"
+	HPP_E2E_KCM_ARGS="--kube-api-qps=500 --kube-api-burst=1000" $(GO) test -run '^$$' -bench Provision -benchtime 1x -timeout 60m ./test/bench/...
 
 clean:
 	rm -rf $(BIN)/hostpath-provisioner $(BIN)/e2e.log

@@ -1,6 +1,7 @@
 package framework
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 )
@@ -77,7 +78,16 @@ func apiServerArgs(p pki) []string {
 	}
 }
 
+// ControllerManagerArgsEnv adds flags to kube-controller-manager, for
+// benchmarks that measure against its binder at another client rate
+// (for example "--kube-api-qps=500 --kube-api-burst=1000").
+const ControllerManagerArgsEnv = "HPP_E2E_KCM_ARGS"
+
 func controllerManagerArgs(p pki, kubeconfig string) []string {
+	return append(baseControllerManagerArgs(p, kubeconfig), strings.Fields(os.Getenv(ControllerManagerArgsEnv))...)
+}
+
+func baseControllerManagerArgs(p pki, kubeconfig string) []string {
 	return []string{
 		"--kubeconfig=" + kubeconfig,
 		"--authentication-kubeconfig=" + kubeconfig,
