@@ -3,10 +3,15 @@ package app
 import (
 	"bytes"
 	"context"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/mazdermind/hostpath-provisioner/pkg/volume"
 )
 
 func envOf(m map[string]string) getenv {
@@ -80,5 +85,50 @@ func TestMainExitCodes(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "invalid configuration") {
 		t.Errorf("stderr = %q", stderr.String())
+	}
+}
+
+func TestBasePathCheckReportsOnceWhenItStartsAndStopsFailing(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: making the base path read-only needs a bind mount (root)")
+	}
+	// A filesystem of its own, remounted read-only under the open base
+	// path, as a failing disk or an admin would.
+	dir := t.TempDir()
+	run := func(args ...string) {
+		if out, err := exec.Command("mount", args...).CombinedOutput(); err != nil {
+			t.Fatalf("mount %v: %v %s", args, err, out)
+		}
+	}
+	run("-t", "tmpfs", "-o", "size=1m", "tmpfs", dir)
+	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+	store, err := volume.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	events := record.NewFakeRecorder(10)
+	c := &basePathCheck{store: store, recorder: events, node: &corev1.ObjectReference{Kind: "Node", Name: "n"}}
+	if err := c.Check(nil); err != nil {
+		t.Fatal(err)
+	}
+	run("-o", "remount,ro", dir)
+	for range 2 {
+		if err := c.Check(nil); err == nil {
+			t.Fatal("a read-only base path must fail readiness")
+		}
+	}
+	if n := len(events.Events); n != 1 {
+		t.Fatalf("%d events for one failure, want 1", n)
+	}
+	if ev := <-events.Events; !strings.Contains(ev, "BasePathNotWritable") {
+		t.Errorf("event = %q", ev)
+	}
+	run("-o", "remount,rw", dir)
+	if err := c.Check(nil); err != nil {
+		t.Fatalf("writable again: %v", err)
+	}
+	if ev := <-events.Events; !strings.Contains(ev, "BasePathWritable") {
+		t.Errorf("event = %q", ev)
 	}
 }

@@ -5,10 +5,12 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/http"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -141,13 +143,39 @@ func Run(ctx context.Context, o *Options) error {
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return fmt.Errorf("adding healthz check: %w", err)
 	}
-	if err := mgr.AddReadyzCheck("base-path", func(*http.Request) error { return store.Writable() }); err != nil {
+	bp := &basePathCheck{store: store, recorder: recorder, node: &corev1.ObjectReference{Kind: "Node", Name: o.NodeName, UID: types.UID(o.NodeName)}}
+	if err := mgr.AddReadyzCheck("base-path", bp.Check); err != nil {
 		return fmt.Errorf("adding readyz check: %w", err)
 	}
 
 	logger.Info("Starting hostpath-provisioner", "node", o.NodeName, "basePath", o.BasePath, "provisioner", o.ProvisionerName,
 		"webhook", o.EnableWebhook, "leaderElect", o.LeaderElect)
 	return mgr.Start(ctx)
+}
+
+// basePathCheck keeps the pod unready while the base path is not writable
+// and says so once, as an event on the Node, when that starts and ends.
+type basePathCheck struct {
+	store    *volume.Store
+	recorder record.EventRecorder
+	node     *corev1.ObjectReference
+
+	mu      sync.Mutex
+	failing bool
+}
+
+func (c *basePathCheck) Check(*http.Request) error {
+	err := c.store.Writable()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case err != nil && !c.failing:
+		c.recorder.Eventf(c.node, corev1.EventTypeWarning, "BasePathNotWritable", "hostpath-provisioner cannot provision on this node: %v", err)
+	case err == nil && c.failing:
+		c.recorder.Eventf(c.node, corev1.EventTypeNormal, "BasePathWritable", "hostpath-provisioner: base path %s is writable again", c.store.Base())
+	}
+	c.failing = err != nil
+	return err
 }
 
 // setupWebhook serves admission in this process and keeps readiness false
