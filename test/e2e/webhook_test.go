@@ -24,7 +24,6 @@ import (
 
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 	"github.com/mazdermind/hostpath-provisioner/test/framework"
-	"github.com/mazdermind/hostpath-provisioner/webhook"
 )
 
 // warningCollector records the admission warnings the API server relays.
@@ -157,46 +156,14 @@ func syncSecretToDir(t *testing.T, ns, name, dir string) func() {
 
 func (e *webhookEnv) createConfigs(t *testing.T, namespaces []string) {
 	t.Helper()
-	url := func(path string) *string { return ptr.To("https://127.0.0.1:" + e.port + path) }
-	nsSel := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
-		Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpIn, Values: namespaces,
-	}}}
-	// Cluster-scoped classes are matched by a label only this test's classes carry.
-	classSel := &metav1.LabelSelector{MatchLabels: map[string]string{"hpp-e2e/webhook": e.ns}}
-	ann := map[string]string{"cert-manager.io/inject-ca-from": e.ns + "/serving"}
-	common := func(path string) (admissionregistrationv1.WebhookClientConfig, *admissionregistrationv1.FailurePolicyType, *admissionregistrationv1.SideEffectClass) {
-		return admissionregistrationv1.WebhookClientConfig{URL: url(path)}, ptr.To(admissionregistrationv1.Ignore), ptr.To(admissionregistrationv1.SideEffectClassNone)
-	}
-	pvcRule := func(ops ...admissionregistrationv1.OperationType) []admissionregistrationv1.RuleWithOperations {
-		return []admissionregistrationv1.RuleWithOperations{{Operations: ops,
-			Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"persistentvolumeclaims"}}}}
-	}
-	mcc, mfp, mse := common(webhook.MutatePVCPath)
-	createClusterScoped(t, &admissionregistrationv1.MutatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: e.cfgName, Annotations: ann},
-		Webhooks: []admissionregistrationv1.MutatingWebhook{{
-			Name: "default-class.hostpath.dev", ClientConfig: mcc, FailurePolicy: mfp, SideEffects: mse,
-			AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](5), NamespaceSelector: nsSel,
-			Rules: pvcRule(admissionregistrationv1.Create),
-		}},
+	mutating, validating := framework.WebhookConfigurations(framework.WebhookTarget{
+		Name: e.cfgName, Port: e.port, Namespaces: namespaces,
+		// Cluster-scoped classes are matched by a label only this test's classes carry.
+		ClassLabels: map[string]string{"hpp-e2e/webhook": e.ns},
+		Annotations: map[string]string{"cert-manager.io/inject-ca-from": e.ns + "/serving"},
 	})
-	vcc, vfp, vse := common(webhook.ValidatePVCPath)
-	scc, sfp, sse := common(webhook.ValidateStorageClassPath)
-	createClusterScoped(t, &admissionregistrationv1.ValidatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: e.cfgName, Annotations: ann},
-		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
-			Name: "claims.hostpath.dev", ClientConfig: vcc, FailurePolicy: vfp, SideEffects: vse,
-			AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](5), NamespaceSelector: nsSel,
-			Rules: pvcRule(admissionregistrationv1.Create, admissionregistrationv1.Update),
-		}, {
-			Name: "classes.hostpath.dev", ClientConfig: scc, FailurePolicy: sfp, SideEffects: sse,
-			AdmissionReviewVersions: []string{"v1"}, TimeoutSeconds: ptr.To[int32](5), ObjectSelector: classSel,
-			Rules: []admissionregistrationv1.RuleWithOperations{{
-				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
-				Rule:       admissionregistrationv1.Rule{APIGroups: []string{"storage.k8s.io"}, APIVersions: []string{"v1"}, Resources: []string{"storageclasses"}},
-			}},
-		}},
-	})
+	createClusterScoped(t, mutating)
+	createClusterScoped(t, validating)
 }
 
 // class creates one of our classes that this test's webhook validates.

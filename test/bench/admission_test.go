@@ -1,0 +1,202 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
+	"github.com/mazdermind/hostpath-provisioner/test/framework"
+	"github.com/mazdermind/hostpath-provisioner/webhook"
+)
+
+// servingCert writes a CA-signed serving certificate for 127.0.0.1 into dir
+// and returns the CA bundle. The benchmark measures latency, not issuance,
+// so it does not wait for cert-manager (the e2e tests cover that path).
+func servingCert(b *testing.B, dir string) []byte {
+	b.Helper()
+	key := func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return k
+	}
+	caKey, srvKey := key(), key()
+	now := time.Now()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bench-ca"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srvTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caTmpl, &srvKey.PublicKey, caKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(srvKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	write := func(name, typ string, der []byte) {
+		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+	write("tls.crt", "CERTIFICATE", srvDER)
+	write("tls.key", "EC PRIVATE KEY", keyDER)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+}
+
+// createAtRate creates n class-less claims at rate per second and returns
+// each create's latency as the client sees it, sorted.
+func createAtRate(b *testing.B, cs kubernetes.Interface, ns, prefix string, n, rate int) []time.Duration {
+	b.Helper()
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	lat := make([]time.Duration, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		<-tick.C
+		wg.Go(func() {
+			c := claimOf(ns, fmt.Sprintf("%s-%d", prefix, i), "")
+			c.Spec.StorageClassName = nil
+			t0 := time.Now()
+			if _, err := cs.CoreV1().PersistentVolumeClaims(ns).Create(context.Background(), c, metav1.CreateOptions{}); err != nil {
+				b.Errorf("creating %s: %v", c.Name, err)
+			}
+			lat[i] = time.Since(t0)
+		})
+	}
+	wg.Wait()
+	slices.Sort(lat)
+	return lat
+}
+
+// BenchmarkAdmission: claim creates through the API server at a steady
+// 50/s with our webhooks (mutating + validating) against the same creates
+// without them, and the handler alone over TLS on loopback.
+func BenchmarkAdmission(b *testing.B) {
+	const n, rate = 300, 50
+	cs := fastClient()
+	ctx := context.Background()
+	ns := namespace(b)
+	class := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{"bench": ns}}, Provisioner: policy.ProvisionerName,
+		VolumeBindingMode: ptr.To(storagev1.VolumeBindingWaitForFirstConsumer)} // nothing is provisioned
+	if _, err := cs.StorageV1().StorageClasses().Create(ctx, class, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = cs.StorageV1().StorageClasses().Delete(context.Background(), class.Name, metav1.DeleteOptions{}) })
+
+	without := createAtRate(b, cs, ns, "plain", n, rate)
+
+	certDir := b.TempDir()
+	ca := servingCert(b, certDir)
+	addr := framework.FreeAddr(b)
+	_, port, _ := strings.Cut(addr, ":")
+	mutating, validating := framework.WebhookConfigurations(framework.WebhookTarget{
+		Name: "hpp-bench-" + ns, Port: port, Namespaces: []string{ns}, ClassLabels: map[string]string{"bench": ns}, CABundle: ca,
+	})
+	if _, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, mutating, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx, validating, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(context.Background(), mutating.Name, metav1.DeleteOptions{})
+		_ = cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Delete(context.Background(), validating.Name, metav1.DeleteOptions{})
+	})
+	base := b.TempDir()
+	framework.StartProvisioner(b, base, "--enable-webhook=true", "--webhook-host=127.0.0.1", "--webhook-port="+port,
+		"--webhook-cert-dir="+certDir, "--webhook-configurations="+mutating.Name, "--default-class="+class.Name, "--namespace=hpp-bench-installation")
+	// The API server picks up new webhook configurations asynchronously:
+	// wait until a create is really mutated before measuring.
+	framework.WaitFor(b, 30*time.Second, func() (bool, error) {
+		c := claimOf(ns, fmt.Sprintf("probe-%d", time.Now().UnixNano()), "")
+		c.Spec.StorageClassName = nil
+		got, err := cs.CoreV1().PersistentVolumeClaims(ns).Create(ctx, c, metav1.CreateOptions{})
+		return err == nil && got.Spec.StorageClassName != nil && *got.Spec.StorageClassName == class.Name, nil
+	})
+	with := createAtRate(b, cs, ns, "webhook", n, rate)
+
+	rps := handlerRate(b, addr, ca, ns, 5*time.Second)
+
+	p := func(l []time.Duration, q float64) float64 { return float64(pct(l, q).Microseconds()) / 1000 }
+	b.ReportMetric(p(without, 0.5), "ms-p50-plain")
+	b.ReportMetric(p(without, 0.99), "ms-p99-plain")
+	b.ReportMetric(p(with, 0.5), "ms-p50-webhook")
+	b.ReportMetric(p(with, 0.99), "ms-p99-webhook")
+	b.ReportMetric(p(with, 0.99)-p(without, 0.99), "ms-p99-added")
+	b.ReportMetric(rps, "handler-req/s")
+}
+
+// handlerRate posts validation reviews to the handler over TLS from 8
+// connections for d and returns the completed requests per second.
+func handlerRate(b *testing.B, addr string, ca []byte, ns string, d time.Duration) float64 {
+	b.Helper()
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, MaxIdleConnsPerHost: 8}}
+	claim := claimOf(ns, "review", ns)
+	raw, _ := json.Marshal(claim)
+	review := admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request: &admissionv1.AdmissionRequest{UID: "bench", Operation: admissionv1.Create, Namespace: ns, Name: claim.Name,
+			Kind:     metav1.GroupVersionKind{Version: "v1", Kind: "PersistentVolumeClaim"},
+			Resource: metav1.GroupVersionResource{Version: "v1", Resource: "persistentvolumeclaims"},
+			Object:   runtime.RawExtension{Raw: raw}},
+	}
+	body, _ := json.Marshal(review)
+	var done atomic.Int64
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				resp, err := client.Post("https://"+addr+webhook.ValidatePVCPath, "application/json", bytes.NewReader(body))
+				if err != nil {
+					b.Errorf("posting a review: %v", err)
+					return
+				}
+				var out admissionv1.AdmissionReview
+				if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.Response == nil || !out.Response.Allowed {
+					b.Errorf("review response: %v %+v", err, out.Response)
+				}
+				resp.Body.Close()
+				done.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	return float64(done.Load()) / d.Seconds()
+}
+
