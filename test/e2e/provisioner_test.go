@@ -253,8 +253,10 @@ func TestVolumeOfTheOriginalIsDeleted(t *testing.T) {
 	sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: ns}, Provisioner: policy.LegacyProvisionerName, ReclaimPolicy: ptr.To(deletePol)}
 	createClusterScoped(t, sc)
 
+	// The original's volume exists before this provisioner ever runs, and
+	// its claim is bound to it: create both pre-bound, PV first, so that no
+	// provisioner (we serve the name "hostpath" too) makes a new volume.
 	claim := newClaim(ns, "old-claim", "1Mi", &sc.Name, nil)
-	create(t, claim)
 	pvName := "pvc-legacy-" + ns[len(ns)-6:]
 	dir := filepath.Join(base, ns+"-old-claim-"+pvName)
 	os.MkdirAll(filepath.Join(dir, "deep", "tree"), 0o777)
@@ -273,6 +275,8 @@ func TestVolumeOfTheOriginalIsDeleted(t *testing.T) {
 		},
 	}
 	create(t, pv)
+	claim.Spec.VolumeName = pvName
+	create(t, claim)
 	waitBound(t, claim, time.Minute)
 	deleteObj(t, claim)
 	waitGone(t, dir, time.Minute)
