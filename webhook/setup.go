@@ -30,11 +30,11 @@ type Options struct {
 }
 
 // SetupWithManager registers the three handlers on the manager's webhook
-// server. StorageClasses are read from the manager's cache (the provisioner
-// watches them anyway) with a direct read as fallback for a class created a
-// moment ago; Namespaces are always read directly, because a namespace and
-// its first claim are often created within milliseconds and caching every
-// Namespace just for two annotations is not worth the memory.
+// server. StorageClasses and Namespaces are read from the manager's cache
+// (the provisioner and the reconcilers watch them anyway), with a direct
+// read as fallback for an object created a moment ago. An annotation
+// changed a moment ago may be seen a few milliseconds late; the provisioner
+// re-checks every limit when it provisions.
 func SetupWithManager(mgr ctrl.Manager, o Options) error {
 	if o.ProvisionerName == "" {
 		return fmt.Errorf("webhook: ProvisionerName must not be empty")

@@ -13,7 +13,6 @@ import (
 
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -185,11 +184,17 @@ func (e *webhookEnv) createClaim(t *testing.T, claim *corev1.PersistentVolumeCla
 
 func TestWebhook(t *testing.T) {
 	other := framework.NewNamespace(t)
+	// Namespace annotations are set before the process starts, so its
+	// cache holds them (a change is seen with the cache's delay).
 	annotated := framework.NewNamespace(t)
-	e := newWebhookEnv(t, other, annotated)
+	nsDefault := annotated + "-default"
+	annotateNamespace(t, annotated, policy.AnnNamespaceDefaultClass, nsDefault)
+	nsLimit := framework.NewNamespace(t)
+	annotateNamespace(t, nsLimit, policy.AnnNamespaceMaxSize, "3Mi")
+	e := newWebhookEnv(t, other, annotated, nsLimit)
 	hostpath := e.class(t, "hostpath", wffc, nil)
 	limited := e.class(t, e.ns+"-limited", immediate, map[string]string{"minSize": "2Mi", "maxSize": "10Mi"})
-	e.class(t, e.ns+"-ns-default", immediate, nil)
+	e.class(t, nsDefault, immediate, nil)
 	ns := e.ns
 
 	t.Run("a claim without a class gets hostpath, with a warning, and is provisioned", func(t *testing.T) {
@@ -209,15 +214,11 @@ func TestWebhook(t *testing.T) {
 	})
 
 	t.Run("a namespace default picks another class", func(t *testing.T) {
-		patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, policy.AnnNamespaceDefaultClass, e.ns+"-ns-default"))
-		if _, err := framework.Clientset().CoreV1().Namespaces().Patch(ctxT(t), annotated, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-			t.Fatal(err)
-		}
 		got, warnings, err := e.createClaim(t, newClaim(annotated, "by-namespace", "1Mi", nil, nil))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if *got.Spec.StorageClassName != e.ns+"-ns-default" || !strings.Contains(strings.Join(warnings, " "), policy.AnnNamespaceDefaultClass) {
+		if *got.Spec.StorageClassName != nsDefault || !strings.Contains(strings.Join(warnings, " "), policy.AnnNamespaceDefaultClass) {
 			t.Errorf("class %q, warnings %q", *got.Spec.StorageClassName, warnings)
 		}
 	})
@@ -230,8 +231,6 @@ func TestWebhook(t *testing.T) {
 	})
 
 	block := corev1.PersistentVolumeBlock
-	nsLimit := framework.NewNamespace(t)
-	e.limitNamespace(t, nsLimit)
 	invalid := []struct {
 		name  string
 		claim *corev1.PersistentVolumeClaim
@@ -355,23 +354,12 @@ func TestWebhook(t *testing.T) {
 	})
 }
 
-// limitNamespace gives ns a 3Mi max-size and brings it under the claim
-// validator of this test's webhook configuration.
-func (e *webhookEnv) limitNamespace(t *testing.T, ns string) {
+// annotateNamespace sets one annotation on a namespace.
+func annotateNamespace(t *testing.T, ns, key, value string) {
 	t.Helper()
-	patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:"3Mi"}}}`, policy.AnnNamespaceMaxSize))
+	patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, key, value))
 	if _, err := framework.Clientset().CoreV1().Namespaces().Patch(ctxT(t), ns, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
-	}
-	for _, kind := range []client.Object{&admissionregistrationv1.ValidatingWebhookConfiguration{}} {
-		if err := framework.Client().Get(ctxT(t), client.ObjectKey{Name: e.cfgName}, kind); err != nil {
-			t.Fatal(err)
-		}
-		v := kind.(*admissionregistrationv1.ValidatingWebhookConfiguration)
-		v.Webhooks[0].NamespaceSelector.MatchExpressions[0].Values = append(v.Webhooks[0].NamespaceSelector.MatchExpressions[0].Values, ns)
-		if err := framework.Client().Update(ctxT(t), v); err != nil {
-			t.Fatal(err)
-		}
 	}
 }
 
