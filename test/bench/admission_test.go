@@ -3,20 +3,11 @@ package bench
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -35,46 +26,6 @@ import (
 	"github.com/mazdermind/hostpath-provisioner/test/framework"
 	"github.com/mazdermind/hostpath-provisioner/webhook"
 )
-
-// servingCert writes a CA-signed serving certificate for 127.0.0.1 into dir
-// and returns the CA bundle. The benchmark measures latency, not issuance,
-// so it does not wait for cert-manager (the e2e tests cover that path).
-func servingCert(b *testing.B, dir string) []byte {
-	b.Helper()
-	key := func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			b.Fatal(err)
-		}
-		return k
-	}
-	caKey, srvKey := key(), key()
-	now := time.Now()
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bench-ca"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		b.Fatal(err)
-	}
-	srvTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
-	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caTmpl, &srvKey.PublicKey, caKey)
-	if err != nil {
-		b.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(srvKey)
-	if err != nil {
-		b.Fatal(err)
-	}
-	write := func(name, typ string, der []byte) {
-		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			b.Fatal(err)
-		}
-	}
-	write("tls.crt", "CERTIFICATE", srvDER)
-	write("tls.key", "EC PRIVATE KEY", keyDER)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-}
 
 // createAtRate creates n class-less claims at rate per second and returns
 // each create's latency as the client sees it, sorted.
@@ -114,12 +65,19 @@ func BenchmarkAdmission(b *testing.B) {
 	if _, err := cs.StorageV1().StorageClasses().Create(ctx, class, metav1.CreateOptions{}); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { _ = cs.StorageV1().StorageClasses().Delete(context.Background(), class.Name, metav1.DeleteOptions{}) })
+	b.Cleanup(func() {
+		_ = cs.StorageV1().StorageClasses().Delete(context.Background(), class.Name, metav1.DeleteOptions{})
+	})
 
 	without := createAtRate(b, cs, ns, "plain", n, rate)
 
 	certDir := b.TempDir()
-	ca := servingCert(b, certDir)
+	// The benchmark measures latency, not issuance: a certificate made
+	// here, not by cert-manager (the e2e tests cover that path).
+	ca, err := framework.LoopbackServingCert(certDir)
+	if err != nil {
+		b.Fatal(err)
+	}
 	addr := framework.FreeAddr(b)
 	_, port, _ := strings.Cut(addr, ":")
 	mutating, validating := framework.WebhookConfigurations(framework.WebhookTarget{
@@ -199,4 +157,3 @@ func handlerRate(b *testing.B, addr string, ca []byte, ns string, d time.Duratio
 	wg.Wait()
 	return float64(done.Load()) / d.Seconds()
 }
-

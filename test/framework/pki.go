@@ -229,3 +229,21 @@ func writeServiceAccountKeys(dir string) error {
 	}
 	return nil
 }
+
+// LoopbackServingCert writes tls.crt and tls.key for 127.0.0.1, issued by
+// a fresh CA, into dir (the layout of a cert-manager Secret mounted as a
+// webhook cert dir) and returns the CA certificate as PEM, for a caBundle.
+func LoopbackServingCert(dir string) ([]byte, error) {
+	ca, err := newCA("hostpath-provisioner-test-ca")
+	if err != nil {
+		return nil, err
+	}
+	srv, err := ca.issue(certSpec{cn: "127.0.0.1", ips: []net.IP{net.ParseIP("127.0.0.1")}, usage: serverAuth})
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.write(dir, "tls"); err != nil {
+		return nil, err
+	}
+	return ca.certPEM, nil
+}
