@@ -104,4 +104,3 @@ func (r *Resizer) syncStatus(ctx context.Context, claim *corev1.PersistentVolume
 	}
 	return nil
 }
-

@@ -217,7 +217,9 @@ func BenchmarkProvision500Immediate(b *testing.B) {
 	if _, err := cs.StorageV1().StorageClasses().Create(ctx, sc, metav1.CreateOptions{}); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { _ = cs.StorageV1().StorageClasses().Delete(context.Background(), sc.Name, metav1.DeleteOptions{}) })
+	b.Cleanup(func() {
+		_ = cs.StorageV1().StorageClasses().Delete(context.Background(), sc.Name, metav1.DeleteOptions{})
+	})
 	before := scrape(b, proc.MetricsAddr(), "rest_client_requests_total", "method")
 	var claims []*corev1.PersistentVolumeClaim
 	for i := range n {
