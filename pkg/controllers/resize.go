@@ -65,10 +65,9 @@ func (r *Resizer) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result,
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if grow.CmpInt64(int64(min(space.Free, 1<<62))) > 0 {
+	if free := space.FreeQuantity(); grow.Cmp(*free) > 0 {
 		r.Recorder.Eventf(&claim, corev1.EventTypeWarning, "VolumeResizeFailed",
-			"cannot grow to %s on node %s: %s more is needed, %s is free", request.String(), r.NodeName, grow.String(),
-			resource.NewQuantity(int64(min(space.Free, 1<<62)), resource.BinarySI).String())
+			"cannot grow to %s on node %s: %s more is needed, %s is free", request.String(), r.NodeName, grow.String(), free.String())
 		return ctrl.Result{}, nil
 	}
 	if pv.Annotations[policy.AnnQuota] != "" && pv.Annotations[policy.AnnQuota] != "none" {

@@ -168,7 +168,8 @@ func (p *Provisioner) checkSpace(request resource.Quantity, rescheduleable bool)
 	if err != nil {
 		return controller.ProvisioningNoChange, fmt.Errorf("node %s: %w", p.cfg.NodeName, err)
 	}
-	if request.CmpInt64(clampInt64(space.Free)) <= 0 {
+	free := space.FreeQuantity()
+	if request.Cmp(*free) <= 0 {
 		return "", nil
 	}
 	state := controller.ProvisioningFinished
@@ -176,14 +177,7 @@ func (p *Provisioner) checkSpace(request resource.Quantity, rescheduleable bool)
 		state = controller.ProvisioningReschedule
 	}
 	return state, fmt.Errorf("not enough free space on node %s: the claim requests %s, %s has %s free",
-		p.cfg.NodeName, request.String(), p.cfg.Store.Base(), resource.NewQuantity(clampInt64(space.Free), resource.BinarySI).String())
-}
-
-func clampInt64(v uint64) int64 {
-	if v > 1<<63-1 {
-		return 1<<63 - 1
-	}
-	return int64(v)
+		p.cfg.NodeName, request.String(), p.cfg.Store.Base(), free.String())
 }
 
 // hostname is the node's kubernetes.io/hostname label, which node affinity

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/mazdermind/hostpath-provisioner/pkg/failpoint"
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
@@ -161,12 +163,7 @@ func (s *Store) createSubvolume(parent, name string) error {
 // limit applies the size limit to the subvolume rel. Without quotas on the
 // filesystem, "auto" carries on unenforced and "required" fails.
 func (s *Store) limit(rel string, limit Limit) (bool, error) {
-	dir, err := s.root.Open(rel)
-	if err != nil {
-		return false, fmt.Errorf("opening %q: %w", rel, err)
-	}
-	defer dir.Close()
-	err = quota.SetLimit(int(dir.Fd()), uint64(max(limit.Bytes, 0)))
+	err := s.setLimit(rel, limit.Bytes)
 	switch {
 	case err == nil:
 		return true, nil
@@ -175,6 +172,16 @@ func (s *Store) limit(rel string, limit Limit) (bool, error) {
 	default:
 		return false, fmt.Errorf("limiting %q to %d bytes: %w", rel, limit.Bytes, err)
 	}
+}
+
+// setLimit sets the qgroup limit of the subvolume rel.
+func (s *Store) setLimit(rel string, bytes int64) error {
+	dir, err := s.root.Open(rel)
+	if err != nil {
+		return fmt.Errorf("opening %q: %w", rel, err)
+	}
+	defer dir.Close()
+	return quota.SetLimit(int(dir.Fd()), uint64(max(bytes, 0)))
 }
 
 func (s *Store) checkAdoptable(rel string) error {
@@ -314,6 +321,12 @@ type Space struct {
 	Total, Free uint64 // bytes; Free is what an unprivileged writer can use
 }
 
+// FreeQuantity is Free as a quantity, for comparing with sizes and for
+// messages.
+func (sp Space) FreeQuantity() *resource.Quantity {
+	return resource.NewQuantity(int64(min(sp.Free, math.MaxInt64)), resource.BinarySI)
+}
+
 // Space reports the filesystem's capacity.
 func (s *Store) Space() (Space, error) {
 	var st unix.Statfs_t
@@ -344,12 +357,7 @@ func (s *Store) Resize(rel string, bytes int64) error {
 	if err := policy.SafeRelPath(rel); err != nil {
 		return fmt.Errorf("volume path %q %w", rel, err)
 	}
-	dir, err := s.root.Open(rel)
-	if err != nil {
-		return fmt.Errorf("opening %q: %w", rel, err)
-	}
-	defer dir.Close()
-	if err := quota.SetLimit(int(dir.Fd()), uint64(max(bytes, 0))); err != nil {
+	if err := s.setLimit(rel, bytes); err != nil {
 		return fmt.Errorf("resizing %q to %d bytes: %w", rel, bytes, err)
 	}
 	return nil
