@@ -130,6 +130,18 @@ func createAndWaitBound(b *testing.B, cs kubernetes.Interface, claims []*corev1.
 	return total, lat
 }
 
+// reportVsFloor reports a run against its floor: totals, their ratio, and
+// per-claim latency percentiles of both.
+func reportVsFloor(b *testing.B, floor, ours time.Duration, floorLat, lat []time.Duration) {
+	b.ReportMetric(floor.Seconds(), "s-floor")
+	b.ReportMetric(ours.Seconds(), "s-ours")
+	b.ReportMetric(ours.Seconds()/floor.Seconds(), "x-floor")
+	b.ReportMetric(float64(pct(lat, 0.5).Milliseconds()), "ms-p50")
+	b.ReportMetric(float64(pct(lat, 0.99).Milliseconds()), "ms-p99")
+	b.ReportMetric(float64(pct(floorLat, 0.5).Milliseconds()), "ms-floor-p50")
+	b.ReportMetric(float64(pct(floorLat, 0.99).Milliseconds()), "ms-floor-p99")
+}
+
 func pct(lat []time.Duration, p float64) time.Duration {
 	return lat[int(float64(len(lat)-1)*p)]
 }
@@ -214,12 +226,7 @@ func BenchmarkProvision500Immediate(b *testing.B) {
 	ns := namespace(b)
 	sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: ns}, Provisioner: policy.ProvisionerName,
 		VolumeBindingMode: ptr.To(storagev1.VolumeBindingImmediate), ReclaimPolicy: ptr.To(corev1.PersistentVolumeReclaimDelete)}
-	if _, err := cs.StorageV1().StorageClasses().Create(ctx, sc, metav1.CreateOptions{}); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		_ = cs.StorageV1().StorageClasses().Delete(context.Background(), sc.Name, metav1.DeleteOptions{})
-	})
+	createClass(b, cs, sc)
 	before := scrape(b, proc.MetricsAddr(), "rest_client_requests_total", "method")
 	var claims []*corev1.PersistentVolumeClaim
 	for i := range n {
@@ -237,13 +244,7 @@ func BenchmarkProvision500Immediate(b *testing.B) {
 	if len(entries) != n {
 		b.Errorf("%d directories for %d claims", len(entries), n)
 	}
-	b.ReportMetric(floor.Seconds(), "s-floor")
-	b.ReportMetric(ours.Seconds(), "s-ours")
-	b.ReportMetric(ours.Seconds()/floor.Seconds(), "x-floor")
-	b.ReportMetric(float64(pct(lat, 0.5).Milliseconds()), "ms-p50")
-	b.ReportMetric(float64(pct(lat, 0.99).Milliseconds()), "ms-p99")
-	b.ReportMetric(float64(pct(floorLat, 0.5).Milliseconds()), "ms-floor-p50")
-	b.ReportMetric(float64(pct(floorLat, 0.99).Milliseconds()), "ms-floor-p99")
+	reportVsFloor(b, floor, ours, floorLat, lat)
 	b.ReportMetric(writes/n, "writes/volume")
 	b.ReportMetric(gets/n, "GETs/volume")
 	b.Logf("writes by method: %v (before %v)", after, before)

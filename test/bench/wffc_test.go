@@ -56,13 +56,7 @@ func BenchmarkWaitForFirstConsumer50(b *testing.B) {
 	createClass(b, cs, class)
 	ours, lat := claimsWithPods(b, cs, ns, class.Name, n)
 
-	b.ReportMetric(floor.Seconds(), "s-floor")
-	b.ReportMetric(ours.Seconds(), "s-ours")
-	b.ReportMetric(ours.Seconds()/floor.Seconds(), "x-floor")
-	b.ReportMetric(float64(pct(lat, 0.5).Milliseconds()), "ms-p50")
-	b.ReportMetric(float64(pct(lat, 0.99).Milliseconds()), "ms-p99")
-	b.ReportMetric(float64(pct(floorLat, 0.5).Milliseconds()), "ms-floor-p50")
-	b.ReportMetric(float64(pct(floorLat, 0.99).Milliseconds()), "ms-floor-p99")
+	reportVsFloor(b, floor, ours, floorLat, lat)
 }
 
 func createClass(b *testing.B, cs kubernetes.Interface, sc *storagev1.StorageClass) {
