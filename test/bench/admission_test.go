@@ -62,12 +62,7 @@ func BenchmarkAdmission(b *testing.B) {
 	ns := namespace(b)
 	class := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{"bench": ns}}, Provisioner: policy.ProvisionerName,
 		VolumeBindingMode: ptr.To(storagev1.VolumeBindingWaitForFirstConsumer)} // nothing is provisioned
-	if _, err := cs.StorageV1().StorageClasses().Create(ctx, class, metav1.CreateOptions{}); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		_ = cs.StorageV1().StorageClasses().Delete(context.Background(), class.Name, metav1.DeleteOptions{})
-	})
+	createClass(b, cs, class)
 
 	without := createAtRate(b, cs, ns, "plain", n, rate)
 

@@ -64,7 +64,9 @@ func createClass(b *testing.B, cs kubernetes.Interface, sc *storagev1.StorageCla
 	if _, err := cs.StorageV1().StorageClasses().Create(context.Background(), sc, metav1.CreateOptions{}); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { _ = cs.StorageV1().StorageClasses().Delete(context.Background(), sc.Name, metav1.DeleteOptions{}) })
+	b.Cleanup(func() {
+		_ = cs.StorageV1().StorageClasses().Delete(context.Background(), sc.Name, metav1.DeleteOptions{})
+	})
 }
 
 // claimsWithPods creates n claims and, right after each, a pod using it;
