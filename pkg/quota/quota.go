@@ -1,8 +1,17 @@
 // Package quota enforces a volume's requested size where the filesystem
-// can, in-process through ioctls: on btrfs each volume is a subvolume with
-// a qgroup limit. XFS and ext4 project quotas are not implemented yet, so
-// on those (and every other filesystem) a class with quota: required is
-// refused with a message that says so.
+// can, in-process through ioctls and quotactl_fd(2), never by running
+// quota tools:
+//
+//   - btrfs: each volume is a subvolume with a qgroup limit (CreateSubvolume,
+//     SetLimit); QgroupUsage and QgroupLimits read the numbers back.
+//   - XFS and ext4: each volume directory gets its own project ID with the
+//     inherit flag (SetProject) and a project quota limit (SetProjectLimit);
+//     ProjectUsage reads it back. This needs Linux 5.14 or later and project
+//     quotas switched on by the admin (see Detect for what to do).
+//
+// On every other filesystem, or where the admin has not switched quotas on,
+// Detect reports None with a reason that says what is missing, so a class
+// with quota: required is refused with a message the admin can act on.
 package quota
 
 import (
@@ -20,28 +29,35 @@ const (
 	None Kind = "none"
 	// Btrfs: subvolume per volume with a qgroup limit.
 	Btrfs Kind = "btrfs"
+	// Project: XFS or ext4 with project quota accounting and enforcement
+	// on; a project ID per volume directory with a block limit.
+	Project Kind = "project"
 )
 
 // ErrQuotaDisabled means btrfs quotas (qgroups) are off on the filesystem.
 var ErrQuotaDisabled = errors.New("btrfs quotas are not enabled on this filesystem (run `btrfs quota enable <base path>`)")
 
+// ErrProjectQuotaDisabled means the filesystem is not accounting project
+// quotas: the kernel has no project quota state to read or change. Detect
+// says what the admin must do for the filesystem at hand.
+var ErrProjectQuotaDisabled = errors.New("project quotas are not enabled on this filesystem")
+
 // Detect says which kind of enforcement the filesystem holding fd offers.
+// The string names the filesystem and, where sizes cannot be enforced on a
+// filesystem that could do it, what is missing; it reads well after "is on"
+// ("xfs without the prjquota mount option ..."). Only a failing statfs is an
+// error: a project quota state that cannot be read is reported in the
+// string, because the caller can still use the filesystem without sizes.
 func Detect(fd int) (Kind, string, error) {
 	var st unix.Statfs_t
 	if err := unix.Fstatfs(fd, &st); err != nil {
 		return None, "", fmt.Errorf("statfs: %w", err)
 	}
-	switch st.Type {
-	case unix.BTRFS_SUPER_MAGIC:
-		return Btrfs, "btrfs", nil
-	case unix.XFS_SUPER_MAGIC:
-		return None, "xfs", nil
-	case unix.EXT4_SUPER_MAGIC:
-		return None, "ext4", nil
-	case unix.TMPFS_MAGIC:
-		return None, "tmpfs", nil
-	case unix.OVERLAYFS_SUPER_MAGIC:
-		return None, "overlayfs", nil
+	fsType := int64(st.Type) // the field's type differs between architectures
+	var pq projectQuota
+	if fsType == unix.XFS_SUPER_MAGIC || fsType == unix.EXT4_SUPER_MAGIC {
+		pq = probeProjectQuota(fd)
 	}
-	return None, fmt.Sprintf("filesystem type 0x%x", st.Type), nil
+	k, reason := classify(fsType, pq)
+	return k, reason, nil
 }
