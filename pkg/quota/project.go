@@ -16,9 +16,9 @@ import (
 // quotactl commands and types, from linux/quota.h and linux/dqblk_xfs.h
 // (stable UAPI).
 const (
-	qGetInfo    = 0x800005 // Q_GETINFO
-	qGetQuota   = 0x800007 // Q_GETQUOTA
-	qSetQuota   = 0x800008 // Q_SETQUOTA
+	qGetInfo    = 0x800005   // Q_GETINFO
+	qGetQuota   = 0x800007   // Q_GETQUOTA
+	qSetQuota   = 0x800008   // Q_SETQUOTA
 	qXGetQStatV = 'X'<<8 | 8 // Q_XGETQSTATV
 
 	prjQuota = 2 // PRJQUOTA
