@@ -16,10 +16,11 @@ import (
 // quotactl commands and types, from linux/quota.h and linux/dqblk_xfs.h
 // (stable UAPI).
 const (
-	qGetInfo    = 0x800005   // Q_GETINFO
-	qGetQuota   = 0x800007   // Q_GETQUOTA
-	qSetQuota   = 0x800008   // Q_SETQUOTA
-	qXGetQStatV = 'X'<<8 | 8 // Q_XGETQSTATV
+	qGetInfo      = 0x800005   // Q_GETINFO
+	qGetQuota     = 0x800007   // Q_GETQUOTA
+	qSetQuota     = 0x800008   // Q_SETQUOTA
+	qGetNextQuota = 0x800009   // Q_GETNEXTQUOTA
+	qXGetQStatV   = 'X'<<8 | 8 // Q_XGETQSTATV
 
 	prjQuota = 2 // PRJQUOTA
 
@@ -48,6 +49,21 @@ type ifDqblk struct {
 	BTime      uint64
 	ITime      uint64
 	Valid      uint32 // qif* bits: which fields the caller set or the kernel filled
+}
+
+// ifNextDqblk is struct if_nextdqblk, the argument of Q_GETNEXTQUOTA: an
+// if_dqblk followed by the ID the kernel found.
+type ifNextDqblk struct {
+	BHardLimit uint64 // in qifBlockSize blocks
+	BSoftLimit uint64 // in qifBlockSize blocks
+	CurSpace   uint64 // in bytes
+	IHardLimit uint64
+	ISoftLimit uint64
+	CurInodes  uint64
+	BTime      uint64
+	ITime      uint64
+	Valid      uint32
+	ID         uint32
 }
 
 // ifDqinfo is struct if_dqinfo, the argument of Q_GETINFO. We only look
@@ -238,4 +254,40 @@ func (pq projectQuota) classify(fs string, r remedies) (Kind, string) {
 		return None, r.unenforced
 	}
 	return None, r.off
+}
+
+// ProjectQuota is what the kernel holds for one project ID.
+type ProjectQuota struct {
+	Used   uint64 // bytes charged to the project
+	Limit  uint64 // hard limit in bytes; 0: none
+	Inodes uint64 // files and directories charged to the project
+}
+
+// collectProjectQuotas walks the kernel's project records from lo to hi
+// with next, which is Q_GETNEXTQUOTA: the record of the smallest ID at or
+// above its argument that the kernel has one for, or ok false when there is
+// none. The kernel keeps records only for IDs with usage or limits, so the
+// walk costs one call per record, not one per ID in the range.
+func collectProjectQuotas(lo, hi uint32, next func(id uint32) (d ifNextDqblk, ok bool, err error)) (map[uint32]ProjectQuota, error) {
+	out := map[uint32]ProjectQuota{}
+	for id := lo; id <= hi; {
+		d, ok, err := next(id)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || d.ID > hi {
+			break
+		}
+		if d.ID < id {
+			// Going backwards would never end; no kernel does it, but a
+			// loop over a syscall's answer must not trust it to.
+			return nil, fmt.Errorf("reading project quotas: asked for the next ID from %d, the kernel answered %d", id, d.ID)
+		}
+		out[d.ID] = ProjectQuota{Used: d.CurSpace, Limit: blocksToBytes(d.BHardLimit), Inodes: d.CurInodes}
+		if d.ID == hi {
+			break // hi may be the largest uint32: id+1 would wrap to 0
+		}
+		id = d.ID + 1
+	}
+	return out, nil
 }

@@ -127,6 +127,25 @@ func getProjectQuota(fd int, id uint32) (ifDqblk, error) {
 	return d, nil
 }
 
+// ProjectQuotas is every project ID in [lo, hi] that the kernel keeps a
+// record for on the filesystem holding fd (one with usage or limits), with
+// its usage and hard limit. With ProjectIDMin and ProjectIDMax it lists
+// this provisioner's projects, so the limits promised to volumes can be
+// added up without knowing the volumes.
+func ProjectQuotas(fd int, lo, hi uint32) (map[uint32]ProjectQuota, error) {
+	return collectProjectQuotas(lo, hi, func(id uint32) (ifNextDqblk, bool, error) {
+		var d ifNextDqblk
+		err := quotactlFd(fd, qcmd(qGetNextQuota, prjQuota), id, unsafe.Pointer(&d))
+		if errors.Is(err, unix.ENOENT) {
+			return d, false, nil // no record at or above id
+		}
+		if err != nil {
+			return d, false, fmt.Errorf("reading the project quota at or after ID %d: %w", id, err)
+		}
+		return d, true, nil
+	})
+}
+
 // ProjectQuotaState says whether the filesystem holding fd both accounts
 // and enforces project quotas. An error means the kernel could not say,
 // typically ENOSYS: no quota support in the kernel or the filesystem.

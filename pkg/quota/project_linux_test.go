@@ -41,6 +41,12 @@ func TestProjectQuotaStructuresMatchTheKernelHeaders(t *testing.T) {
 		{"QCMD(Q_SETQUOTA, PRJQUOTA)", uintptr(qcmd(qSetQuota, prjQuota)), 0x80000802},
 		{"QCMD(Q_GETINFO, PRJQUOTA)", uintptr(qcmd(qGetInfo, prjQuota)), 0x80000502},
 		{"QCMD(Q_XGETQSTATV, PRJQUOTA)", uintptr(qcmd(qXGetQStatV, prjQuota)), 0x580802},
+		{"QCMD(Q_GETNEXTQUOTA, PRJQUOTA)", uintptr(qcmd(qGetNextQuota, prjQuota)), 0x80000902},
+		{"sizeof(struct if_nextdqblk)", unsafe.Sizeof(ifNextDqblk{}), 72},
+		{"offsetof(if_nextdqblk, dqb_curspace)", unsafe.Offsetof(ifNextDqblk{}.CurSpace), 16},
+		{"offsetof(if_nextdqblk, dqb_curinodes)", unsafe.Offsetof(ifNextDqblk{}.CurInodes), 40},
+		{"offsetof(if_nextdqblk, dqb_valid)", unsafe.Offsetof(ifNextDqblk{}.Valid), 64},
+		{"offsetof(if_nextdqblk, dqb_id)", unsafe.Offsetof(ifNextDqblk{}.ID), 68},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -143,6 +149,63 @@ func TestNextProjectIDGivesUpOnAPredicateThatFindsNothingFree(t *testing.T) {
 
 func TestNextProjectIDPassesOnTheKernelsError(t *testing.T) {
 	_, err := NextProjectID(ProjectIDMin, func(uint32) (bool, error) { return false, ErrProjectQuotaDisabled })
+	if !errors.Is(err, ErrProjectQuotaDisabled) {
+		t.Errorf("err = %v, want ErrProjectQuotaDisabled", err)
+	}
+}
+
+func TestProjectQuotasWalksTheKernelsRecordsWithinTheRange(t *testing.T) {
+	records := map[uint32]ifNextDqblk{
+		5:                {ID: 5, BHardLimit: 1},
+		ProjectIDMin:     {ID: ProjectIDMin, BHardLimit: 2, CurSpace: 100, CurInodes: 3},
+		ProjectIDMin + 9: {ID: ProjectIDMin + 9, BHardLimit: 4},
+		ProjectIDMax:     {ID: ProjectIDMax, BHardLimit: 8},
+		ProjectIDMax + 1: {ID: ProjectIDMax + 1, BHardLimit: 16},
+		math.MaxUint32:   {ID: math.MaxUint32, BHardLimit: 32},
+	}
+	calls := 0
+	next := func(from uint32) (ifNextDqblk, bool, error) {
+		calls++
+		best, ok := ifNextDqblk{}, false
+		for id, d := range records {
+			if id >= from && (!ok || id < best.ID) {
+				best, ok = d, true
+			}
+		}
+		return best, ok, nil
+	}
+	got, err := collectProjectQuotas(ProjectIDMin, ProjectIDMax, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[uint32]ProjectQuota{
+		ProjectIDMin:     {Limit: 2 << 10, Used: 100, Inodes: 3},
+		ProjectIDMin + 9: {Limit: 4 << 10},
+		ProjectIDMax:     {Limit: 8 << 10},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	if calls != 3 {
+		t.Errorf("%d calls for 3 records: the walk must jump from record to record", calls)
+	}
+
+	// Up to the largest ID, the walk ends instead of wrapping around to 0.
+	got, err = collectProjectQuotas(ProjectIDMax, math.MaxUint32, next)
+	if err != nil || len(got) != 3 {
+		t.Errorf("to MaxUint32: %v, %v; want the 3 records from ProjectIDMax up", got, err)
+	}
+}
+
+func TestProjectQuotasRefusesAKernelThatGoesBackwards(t *testing.T) {
+	_, err := collectProjectQuotas(10, 20, func(uint32) (ifNextDqblk, bool, error) { return ifNextDqblk{ID: 10}, true, nil })
+	if err == nil {
+		t.Fatal("an answer below the ID asked for must end the walk with an error, not loop")
+	}
+}
+
+func TestProjectQuotasPassesOnTheKernelsError(t *testing.T) {
+	_, err := collectProjectQuotas(10, 20, func(uint32) (ifNextDqblk, bool, error) { return ifNextDqblk{}, false, ErrProjectQuotaDisabled })
 	if !errors.Is(err, ErrProjectQuotaDisabled) {
 		t.Errorf("err = %v, want ErrProjectQuotaDisabled", err)
 	}
@@ -325,6 +388,10 @@ func TestProjectQuotaRefusesWritesBeyondTheLimit(t *testing.T) {
 			}
 			if err := writeMiB(filepath.Join(mnt, "neighbour"), 2); err != nil {
 				t.Errorf("outside the project the limit must not apply: %v", err)
+			}
+			all, err := ProjectQuotas(fd, ProjectIDMin, ProjectIDMax)
+			if q := all[id]; err != nil || q.Limit != limit || q.Used != used || q.Inodes == 0 {
+				t.Errorf("ProjectQuotas = %v, %v; want project %d with the limit, use and inodes ProjectUsage saw", all, err, id)
 			}
 			if err := os.RemoveAll(vol); err != nil {
 				t.Fatal(err)
