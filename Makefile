@@ -9,7 +9,7 @@ export CLUSTER_STATE_DIR := $(E2E_STATE)
 
 APT_PACKAGES := containerd runc containernetworking-plugins busybox-static iptables iproute2 btrfs-progs
 
-.PHONY: all build test unit e2e demo deps apt-deps go-deps cluster-bins cluster-up cluster-down bench manifests verify-manifests vet clean
+.PHONY: all build test unit e2e demo deps apt-deps go-deps cluster-bins cluster-up cluster-down bench manifests verify-manifests vet vuln clean
 
 all: build
 
@@ -42,6 +42,10 @@ build:
 vet:
 	$(GO) vet ./...
 
+## vuln: govulncheck over ./... against a database built locally from the pinned golang.org/x/vulndb snapshot (module proxy only).
+vuln:
+	hack/vuln.sh
+
 unit:
 	$(GO) test -race -count=1 ./cmd/... ./pkg/... ./webhook/...
 
@@ -58,7 +62,7 @@ verify-manifests: cluster-bins
 	$(GO) test -count=1 ./test/manifests/...
 
 ## test: the whole suite, from a fresh clone: deps, vet, unit tests with -race, manifests, e2e on a loopback cluster.
-test: deps vet unit verify-manifests e2e
+test: deps vet vuln unit verify-manifests e2e
 
 ## cluster-up / cluster-down: a loopback cluster for manual use.
 cluster-up: deps cluster-bins build
