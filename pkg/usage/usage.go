@@ -1,8 +1,10 @@
 // Package usage measures how much of its size each volume on this node
-// uses and exposes it on /metrics. Without a quota backend that can report
-// usage, the only honest figure is a walk of the tree; walks are bounded
-// (entries per volume) and run in the background at a fixed interval, so a
-// scrape never triggers disk I/O and a huge volume cannot stall the process.
+// uses and exposes it on /metrics. Where the volume's quota backend keeps
+// the number (btrfs qgroup, project quota) it is read from there; without
+// one, the only honest figure is a walk of the tree. Walks are bounded
+// (entries per volume), and all measuring runs in the background at a
+// fixed interval, so a scrape never triggers disk I/O and a huge volume
+// cannot stall the process.
 package usage
 
 import (
@@ -16,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
+	"github.com/mazdermind/hostpath-provisioner/pkg/volume"
 )
 
 // MaxEntries bounds one volume's walk; beyond it the figure is a lower
@@ -28,9 +31,9 @@ type sample struct {
 	truncated            bool
 }
 
-// Measurer reports the bytes a volume's tree uses (pkg/volume.Store).
+// Measurer reports the bytes a volume uses (pkg/volume.Store).
 type Measurer interface {
-	Usage(rel string, maxEntries int) (used int64, truncated bool, err error)
+	Usage(rel string, maxEntries int) (volume.Usage, error)
 }
 
 // Collector walks this node's volumes every Interval and serves the last
@@ -53,7 +56,7 @@ func NewCollector(reader client.Reader, volumes Measurer, node string, interval 
 	return &Collector{
 		Reader: reader, Volumes: volumes, NodeName: node, Interval: interval,
 		usedDesc: prometheus.NewDesc("hostpath_provisioner_volume_used_bytes",
-			"Bytes used by a volume's directory tree (allocated blocks, measured by a bounded walk).", labels, nil),
+			"Bytes used by a volume: from its btrfs qgroup or project quota where it has one (a qgroup lags writes by up to 30 s), else the allocated blocks counted by a bounded walk of its tree.", labels, nil),
 		capDesc: prometheus.NewDesc("hostpath_provisioner_volume_capacity_bytes",
 			"The volume's size as provisioned (the PV capacity).", labels[:3], nil),
 	}
@@ -113,11 +116,11 @@ func (c *Collector) refresh(ctx context.Context) error {
 		if ref := pv.Spec.ClaimRef; ref != nil {
 			s.namespace, s.claim = ref.Namespace, ref.Name
 		}
-		used, truncated, err := c.Volumes.Usage(rel, MaxEntries)
+		u, err := c.Volumes.Usage(rel, MaxEntries)
 		if err != nil {
 			continue // deleted meanwhile, or not yet created
 		}
-		s.used, s.truncated = float64(used), truncated
+		s.used, s.truncated = float64(u.Used), u.Truncated
 		out = append(out, s)
 	}
 	c.mu.Lock()

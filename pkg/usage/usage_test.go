@@ -12,11 +12,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
+	"github.com/mazdermind/hostpath-provisioner/pkg/volume"
 )
 
 type fakeMeasurer map[string]int64
 
-func (f fakeMeasurer) Usage(rel string, _ int) (int64, bool, error) { return f[rel], false, nil }
+func (f fakeMeasurer) Usage(rel string, _ int) (volume.Usage, error) {
+	return volume.Usage{Used: f[rel], Source: volume.FromWalk}, nil
+}
 
 func pv(name, node, rel string) *corev1.PersistentVolume {
 	return &corev1.PersistentVolume{
@@ -38,7 +41,7 @@ func TestCollectorReportsThisNodesVolumesOnly(t *testing.T) {
 # HELP hostpath_provisioner_volume_capacity_bytes The volume's size as provisioned (the PV capacity).
 # TYPE hostpath_provisioner_volume_capacity_bytes gauge
 hostpath_provisioner_volume_capacity_bytes{namespace="ns",persistentvolume="mine",persistentvolumeclaim="claim-mine"} 1.048576e+06
-# HELP hostpath_provisioner_volume_used_bytes Bytes used by a volume's directory tree (allocated blocks, measured by a bounded walk).
+# HELP hostpath_provisioner_volume_used_bytes Bytes used by a volume: from its btrfs qgroup or project quota where it has one (a qgroup lags writes by up to 30 s), else the allocated blocks counted by a bounded walk of its tree.
 # TYPE hostpath_provisioner_volume_used_bytes gauge
 hostpath_provisioner_volume_used_bytes{namespace="ns",persistentvolume="mine",persistentvolumeclaim="claim-mine",truncated="false"} 4096
 `

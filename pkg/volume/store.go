@@ -14,6 +14,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -34,7 +35,19 @@ type Store struct {
 	base   string
 	root   *os.Root
 	kind   quota.Kind // how sizes can be enforced here
-	fsName string     // the filesystem type, for messages
+	fsName string     // the filesystem type, for messages; with kind None, what is missing for sizes
+
+	// Project quotas (kind Project): the kernel calls, behind an interface
+	// so tests can run without a kernel that has quota support, and where
+	// the search for a free project ID starts.
+	projects    projectQuotas
+	projectHint func(rel string) uint32
+	// idMu serialises choosing and claiming project IDs: choosing (is the
+	// ID free?) and claiming (set its limit) are two calls, and two Creates
+	// in between would share an ID and so one limit. The process has one
+	// Store per base path; a second process on the same filesystem is not
+	// serialised with this one, which would need a lock on the filesystem.
+	idMu sync.Mutex
 }
 
 // Open opens the base path. It must exist: creating it here would hide a
@@ -44,7 +57,7 @@ func Open(base string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening base path: %w", err)
 	}
-	s := &Store{base: base, root: root}
+	s := &Store{base: base, root: root, projects: kernelProjects{}, projectHint: quota.ProjectIDHint}
 	dir, err := root.Open(".")
 	if err != nil {
 		root.Close()
@@ -86,13 +99,18 @@ type Owner struct {
 // an existing empty directory is adopted (Provision may run twice for a
 // claim, or a crash may come between mkdir and the PV), anything else is
 // ErrCollision.
+//
+// On btrfs the directory is a subvolume with a qgroup limit. With project
+// quotas it is a plain directory that gets a project ID of its own, its
+// limit first and then the ID, while it is still private (0700, owned by
+// us), so nothing can be written into it before the limit holds.
 func (s *Store) Create(rel string, mode fs.FileMode, owner Owner, limit Limit) (enforced bool, err error) {
 	if err := policy.SafeRelPath(rel); err != nil {
 		return false, fmt.Errorf("volume path %q %w", rel, err)
 	}
-	useQuota := limit.Mode != policy.QuotaOff && s.kind == quota.Btrfs
+	useQuota := limit.Mode != policy.QuotaOff && (s.kind == quota.Btrfs || s.kind == quota.Project)
 	if limit.Mode == policy.QuotaRequired && !useQuota {
-		return false, fmt.Errorf("the class requires quota, but %s is on %s, where this provisioner cannot enforce sizes (supported: btrfs with quotas enabled)", s.base, s.fsName)
+		return false, fmt.Errorf("the class requires quota, but %s is on %s, where this provisioner cannot enforce sizes (supported: btrfs with quotas enabled; XFS or ext4 with project quotas enforced)", s.base, s.fsName)
 	}
 	parent := path.Dir(rel)
 	if parent != "." {
@@ -102,7 +120,7 @@ func (s *Store) Create(rel string, mode fs.FileMode, owner Owner, limit Limit) (
 	}
 	// Start private and open up only after chown, so there is no moment in
 	// which the wrong user could write into the new directory.
-	if useQuota {
+	if useQuota && s.kind == quota.Btrfs {
 		err = s.createSubvolume(parent, path.Base(rel))
 	} else {
 		err = s.root.Mkdir(rel, 0o700)
@@ -160,22 +178,35 @@ func (s *Store) createSubvolume(parent, name string) error {
 	return nil
 }
 
-// limit applies the size limit to the subvolume rel. Without quotas on the
-// filesystem, "auto" carries on unenforced and "required" fails.
+// limit applies the size limit to the new volume rel: the qgroup limit of
+// the subvolume on btrfs; with project quotas, a project ID of its own (one
+// it already has from an earlier attempt is kept) and that project's limit.
+// Without quotas on the filesystem, "auto" carries on unenforced and
+// "required" fails.
 func (s *Store) limit(rel string, limit Limit) (bool, error) {
-	err := s.setLimit(rel, limit.Bytes)
+	var err error
+	if s.kind == quota.Project {
+		err = s.limitProject(rel, limit.Bytes)
+	} else {
+		err = s.setLimit(rel, limit.Bytes)
+	}
+	disabled := errors.Is(err, quota.ErrQuotaDisabled) || errors.Is(err, quota.ErrProjectQuotaDisabled)
 	switch {
 	case err == nil:
 		return true, nil
-	case errors.Is(err, quota.ErrQuotaDisabled) && limit.Mode != policy.QuotaRequired:
+	case disabled && limit.Mode != policy.QuotaRequired:
 		return false, nil
 	default:
 		return false, fmt.Errorf("limiting %q to %d bytes: %w", rel, limit.Bytes, err)
 	}
 }
 
-// setLimit sets the qgroup limit of the subvolume rel.
+// setLimit changes the limit of the existing volume rel: the qgroup limit
+// of a subvolume, or the limit of the project the directory already has.
 func (s *Store) setLimit(rel string, bytes int64) error {
+	if s.kind == quota.Project {
+		return s.setProjectLimit(rel, bytes)
+	}
 	dir, err := s.root.Open(rel)
 	if err != nil {
 		return fmt.Errorf("opening %q: %w", rel, err)
@@ -232,11 +263,16 @@ func (s *Store) Exists(rel string) (bool, error) {
 
 // Remove deletes the tree at rel, of any depth and owned by anyone, without
 // following symlinks inside it. A missing tree is success: deletion may be
-// retried after a crash halfway through.
+// retried after a crash halfway through. With project quotas the limit of
+// the volume's project is cleared once the tree is gone, which frees the ID.
 func (s *Store) Remove(rel string) error {
 	if err := policy.SafeRelPath(rel); err != nil {
 		return fmt.Errorf("volume path %q %w", rel, err)
 	}
+	// Read before the directory goes: afterwards nothing says which
+	// project it had. Failing to read it does not stop the removal; the
+	// limit then stays on an ID without files, which Space does not count.
+	id, idErr := s.volumeProject(rel)
 	if failpoint.Armed(failpoint.MidDelete) {
 		s.removeOneEntry(rel)
 		failpoint.Crash(failpoint.MidDelete)
@@ -245,6 +281,12 @@ func (s *Store) Remove(rel string) error {
 		return fmt.Errorf("removing %q: %w", rel, err)
 	}
 	s.pruneParents(rel)
+	if id != 0 {
+		idErr = s.clearProjectLimit(id)
+	}
+	if idErr != nil {
+		return fmt.Errorf("removed %q, but its project quota limit is left: %w", rel, idErr)
+	}
 	return nil
 }
 
@@ -289,6 +331,11 @@ func ArchiveName(rel string, t time.Time) string {
 // Archive renames rel to its archive name and returns that name. A missing
 // rel is success with an empty name: a crash after the rename must not
 // block the PV's deletion forever.
+//
+// An archive keeps its size limit (the btrfs subvolume keeps its qgroup, the
+// directory its project ID and the project its limit): the data is kept,
+// still takes its space, and the limit keeps counting as promised in Space
+// until the admin removes the archive.
 func (s *Store) Archive(rel string, t time.Time) (string, error) {
 	if err := policy.SafeRelPath(rel); err != nil {
 		return "", fmt.Errorf("volume path %q %w", rel, err)
@@ -316,24 +363,142 @@ func (s *Store) Archive(rel string, t time.Time) (string, error) {
 	return name, nil
 }
 
-// Space is the capacity of the filesystem holding the base path.
+// Space is the capacity of the filesystem holding the base path and, where
+// this base path enforces sizes, how much of it the limits of existing
+// volumes have promised. A volume with a limit may fill it at any time, so
+// a new claim can only be given what is both free now and not promised.
 type Space struct {
 	Total, Free uint64 // bytes; Free is what an unprivileged writer can use
+
+	// Enforcing says sizes are enforced here (btrfs with quotas on, or
+	// project quotas), so Reserved and Unreserved are known.
+	Enforcing bool
+	// Reserved is the sum of the limits promised to volumes; Unreserved is
+	// Total less Reserved, 0 when more is promised than there is.
+	Reserved, Unreserved uint64
 }
 
-// FreeQuantity is Free as a quantity, for comparing with sizes and for
-// messages.
+// Available is what a new volume (or a volume's growth) can still get: the
+// free space, and where sizes are enforced no more than is unreserved.
+func (sp Space) Available() uint64 {
+	if sp.Enforcing {
+		return min(sp.Free, sp.Unreserved)
+	}
+	return sp.Free
+}
+
+// LimitedByReservations says Available is less than Free because of the
+// limits promised to volumes, not because the filesystem is full.
+func (sp Space) LimitedByReservations() bool {
+	return sp.Enforcing && sp.Unreserved < sp.Free
+}
+
+// FreeQuantity is Available as a quantity, for comparing with sizes and for
+// messages: what a new claim can still get.
 func (sp Space) FreeQuantity() *resource.Quantity {
-	return resource.NewQuantity(int64(min(sp.Free, math.MaxInt64)), resource.BinarySI)
+	return quantity(sp.Available())
 }
 
-// Space reports the filesystem's capacity.
+// String says how much is available and what limits it, for messages
+// ("112Mi unreserved (512Mi less 400Mi promised to volumes' limits, 480Mi
+// free on the filesystem)").
+func (sp Space) String() string {
+	if !sp.LimitedByReservations() {
+		return quantity(sp.Free).String() + " free"
+	}
+	return fmt.Sprintf("%s unreserved (%s less %s promised to volumes' limits, %s free on the filesystem)",
+		quantity(sp.Unreserved), quantity(sp.Total), quantity(sp.Reserved), quantity(sp.Free))
+}
+
+func quantity(bytes uint64) *resource.Quantity {
+	return resource.NewQuantity(int64(min(bytes, math.MaxInt64)), resource.BinarySI)
+}
+
+// Space reports the filesystem's capacity and, where sizes are enforced,
+// the sum of the limits already promised:
+//
+//   - btrfs with quotas on: the referenced-bytes limits of every level-0
+//     qgroup of a live subvolume on the filesystem, not only of the
+//     subvolumes under this base path. Telling those apart would take a
+//     path lookup per subvolume; all of them draw on the same Total, so
+//     counting the admin's limits too errs on the side of promising less.
+//   - project quotas: the limits of the project IDs in this provisioner's
+//     range (quota.ProjectIDMin..ProjectIDMax) that still have a file
+//     charged to them. An ID with a limit and nothing charged holds no
+//     volume: one left by a crash between setting a limit and giving the
+//     directory its ID, or a removal whose limit could not be cleared.
+//
+// Both read kernel state (a few tree searches or quotactl calls per
+// volume), with no disk I/O for a cached filesystem.
 func (s *Store) Space() (Space, error) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(s.base, &st); err != nil {
 		return Space{}, fmt.Errorf("statfs %s: %w", s.base, err)
 	}
-	return Space{Total: st.Blocks * uint64(st.Bsize), Free: st.Bavail * uint64(st.Bsize)}, nil
+	sp := Space{Total: st.Blocks * uint64(st.Bsize), Free: st.Bavail * uint64(st.Bsize)}
+	if s.kind != quota.Btrfs && s.kind != quota.Project {
+		return sp, nil
+	}
+	reserved, enforcing, err := s.reserved()
+	if err != nil {
+		return Space{}, fmt.Errorf("base path %s: adding up the volumes' limits: %w", s.base, err)
+	}
+	if enforcing {
+		sp.Enforcing, sp.Reserved = true, reserved
+		if reserved < sp.Total {
+			sp.Unreserved = sp.Total - reserved
+		}
+	}
+	return sp, nil
+}
+
+// reserved is the sum of the limits promised on this filesystem; enforcing
+// is false when its quotas are off.
+func (s *Store) reserved() (sum uint64, enforcing bool, err error) {
+	dir, err := s.root.Open(".")
+	if err != nil {
+		return 0, false, err
+	}
+	defer dir.Close()
+	fd := int(dir.Fd())
+	switch s.kind {
+	case quota.Btrfs:
+		limits, err := quota.QgroupLimits(fd)
+		if errors.Is(err, quota.ErrQuotaDisabled) {
+			return 0, false, nil
+		}
+		if err != nil {
+			return 0, false, err
+		}
+		for _, l := range limits {
+			sum = addSaturating(sum, l)
+		}
+	case quota.Project:
+		projects, err := s.projects.Quotas(fd)
+		if errors.Is(err, quota.ErrProjectQuotaDisabled) {
+			return 0, false, nil
+		}
+		if err != nil {
+			return 0, false, err
+		}
+		for _, q := range projects {
+			if q.Inodes > 0 {
+				sum = addSaturating(sum, q.Limit)
+			}
+		}
+	default:
+		return 0, false, nil
+	}
+	return sum, true, nil
+}
+
+// addSaturating adds without wrapping: a limit near 2^64 (btrfs takes any
+// number) must not make the sum small.
+func addSaturating(a, b uint64) uint64 {
+	if a > math.MaxUint64-b {
+		return math.MaxUint64
+	}
+	return a + b
 }
 
 // Writable checks that a file can be created in the base path, so a
@@ -351,8 +516,9 @@ func (s *Store) Writable() error {
 	return nil
 }
 
-// Resize changes the enforced size of the subvolume rel, where the volume
-// was made with a limit; elsewhere the size is only recorded on the PV.
+// Resize changes the enforced size of the volume rel, where the volume was
+// made with a limit (a btrfs subvolume, or a directory with a project ID of
+// ours); elsewhere the size is only recorded on the PV.
 func (s *Store) Resize(rel string, bytes int64) error {
 	if err := policy.SafeRelPath(rel); err != nil {
 		return fmt.Errorf("volume path %q %w", rel, err)

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 	"github.com/mazdermind/hostpath-provisioner/pkg/quota"
 	"github.com/mazdermind/hostpath-provisioner/pkg/quota/quotatest"
@@ -273,5 +275,81 @@ func TestQuotaRequiredRefusesWhereItCannotBeEnforced(t *testing.T) {
 	}
 	if enforced, err := b.Create("w", 0o777, Owner{}, Limit{Bytes: 1 << 20, Mode: policy.QuotaAuto}); err != nil || enforced {
 		t.Errorf("auto without quotas = %v, %v; want an unenforced volume", enforced, err)
+	}
+}
+
+func TestSpaceOnBtrfsCountsTheLimitsAlreadyPromised(t *testing.T) {
+	mnt := quotatest.MountBtrfs(t, true)
+	s, err := Open(mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	before, err := s.Space()
+	if err != nil || !before.Enforcing || before.Reserved != 0 || before.Unreserved != before.Total {
+		t.Fatalf("Space of an empty filesystem = %+v, %v", before, err)
+	}
+	for _, name := range []string{"ns/a", "ns/b"} {
+		if _, err := s.Create(name, 0o777, Owner{}, Limit{Bytes: 200 << 20, Mode: policy.QuotaRequired}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A volume without a limit promises nothing.
+	if _, err := s.Create("ns/unlimited", 0o777, Owner{}, Limit{Bytes: 200 << 20, Mode: policy.QuotaOff}); err != nil {
+		t.Fatal(err)
+	}
+	sp, err := s.Space()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("after two 200Mi volumes: total %d, free %d, reserved %d, unreserved %d: %s", sp.Total, sp.Free, sp.Reserved, sp.Unreserved, sp)
+	if sp.Reserved != 400<<20 || sp.Unreserved != sp.Total-400<<20 {
+		t.Errorf("reserved %d, unreserved %d of %d: want 400Mi promised", sp.Reserved, sp.Unreserved, sp.Total)
+	}
+	if sp.Free < sp.Total/2 {
+		t.Errorf("free = %d of %d: nothing has been written, the filesystem should be mostly free", sp.Free, sp.Total)
+	}
+	if !sp.LimitedByReservations() || sp.Available() != sp.Unreserved {
+		t.Errorf("Available = %d, want the unreserved %d", sp.Available(), sp.Unreserved)
+	}
+	claim := resource.MustParse("200Mi")
+	if free := sp.FreeQuantity(); claim.Cmp(*free) <= 0 || free.Value() < 100<<20 {
+		t.Errorf("FreeQuantity = %s: want about 112Mi, too little for another 200Mi claim", free)
+	}
+	if !strings.Contains(sp.String(), "unreserved") {
+		t.Errorf("String() = %q should say the limits are what is short", sp.String())
+	}
+
+	// Growing a volume promises more; removing one gives its promise back.
+	if err := s.Resize("ns/a", 250<<20); err != nil {
+		t.Fatal(err)
+	}
+	if sp, _ := s.Space(); sp.Reserved != 450<<20 {
+		t.Errorf("after growing a to 250Mi: reserved %d, want 450Mi", sp.Reserved)
+	}
+	if err := s.Remove("ns/b"); err != nil {
+		t.Fatal(err)
+	}
+	if sp, _ := s.Space(); sp.Reserved != 250<<20 {
+		t.Errorf("after removing b: reserved %d, want 250Mi (a deleted subvolume's qgroup promises nothing)", sp.Reserved)
+	}
+}
+
+func TestSpaceWithoutEnforcementIsTheFreeSpace(t *testing.T) {
+	mnt := quotatest.MountBtrfs(t, false)
+	s, err := Open(mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Create("v", 0o777, Owner{}, Limit{Bytes: 400 << 20, Mode: policy.QuotaAuto}); err != nil {
+		t.Fatal(err)
+	}
+	sp, err := s.Space()
+	if err != nil || sp.Enforcing || sp.Available() != sp.Free || sp.FreeQuantity().Value() != int64(sp.Free) {
+		t.Errorf("btrfs without quotas: %+v, %v; want the free space and nothing reserved", sp, err)
+	}
+	if sp.String() != sp.FreeQuantity().String()+" free" {
+		t.Errorf("String() = %q", sp.String())
 	}
 }

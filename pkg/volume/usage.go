@@ -8,16 +8,126 @@ import (
 	"path"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
+	"github.com/mazdermind/hostpath-provisioner/pkg/quota"
 )
 
-// Usage adds up the allocated bytes of the tree at rel without following
+// UsageSource says where a Usage figure comes from.
+type UsageSource string
+
+const (
+	// FromQgroup is the referenced bytes of the volume's btrfs qgroup: what
+	// its limit counts, data shared with a snapshot or clone included. The
+	// kernel updates it when it commits a transaction (every 30 s by
+	// default), so it lags recent writes by up to that long. We do not
+	// syncfs to catch up: that would write the whole filesystem out on
+	// every measurement.
+	FromQgroup UsageSource = "btrfs-qgroup"
+	// FromProjectQuota is the space charged to the volume's project: what
+	// its limit counts, up to date.
+	FromProjectQuota UsageSource = "project-quota"
+	// FromWalk is the allocated blocks of the tree, counted entry by entry
+	// up to a bound (hard links inside the tree are counted each time).
+	FromWalk UsageSource = "walk"
+)
+
+// Usage is how much space a volume uses.
+type Usage struct {
+	Used int64
+	// Truncated says a walk hit its bound and Used is a lower bound.
+	Truncated bool
+	// Limit is the size enforced on the volume, as the quota backend has
+	// it; 0 when the figure comes from a walk or no limit is set.
+	Limit  int64
+	Source UsageSource
+}
+
+// Usage measures the volume rel. Where the quota backend keeps a number for
+// it (a btrfs subvolume while quotas are on, a directory with a project ID
+// of ours while project quotas are on) that number is read, which costs a
+// few syscalls whatever the volume holds. Otherwise the tree is walked
+// without following symlinks, visiting at most maxEntries entries.
+func (s *Store) Usage(rel string, maxEntries int) (Usage, error) {
+	if err := policy.SafeRelPath(rel); err != nil {
+		return Usage{}, fmt.Errorf("volume path %q %w", rel, err)
+	}
+	u, ok, err := s.backendUsage(rel)
+	if err != nil {
+		return Usage{}, fmt.Errorf("measuring %q: %w", rel, err)
+	}
+	if ok {
+		return u, nil
+	}
+	used, truncated, err := s.walkUsage(rel, maxEntries)
+	return Usage{Used: used, Truncated: truncated, Source: FromWalk}, err
+}
+
+// backendUsage reads the quota backend's figure for rel; ok is false when
+// it has none.
+func (s *Store) backendUsage(rel string) (u Usage, ok bool, err error) {
+	if s.kind != quota.Btrfs && s.kind != quota.Project {
+		return Usage{}, false, nil
+	}
+	dir, err := s.openVolumeDir(rel)
+	if err != nil {
+		return Usage{}, false, nil // not a directory, or gone: the walk says what it is
+	}
+	defer dir.Close()
+	fd := int(dir.Fd())
+	switch s.kind {
+	case quota.Btrfs:
+		if !subvolumeTop(fd) {
+			// A plain directory (quota: off, or made before quotas were
+			// on) is charged to the qgroup of the subvolume around it,
+			// whose number says nothing about this volume.
+			return Usage{}, false, nil
+		}
+		used, limit, err := quota.QgroupUsage(fd)
+		if errors.Is(err, quota.ErrQuotaDisabled) {
+			return Usage{}, false, nil
+		}
+		if err != nil {
+			return Usage{}, false, err
+		}
+		return Usage{Used: clampInt64(used), Limit: clampInt64(limit), Source: FromQgroup}, true, nil
+	default:
+		id, err := s.projects.ProjectID(fd)
+		if err != nil {
+			return Usage{}, false, err
+		}
+		if !ourProject(id) {
+			// No project, or one the directory inherited from the admin's
+			// that may cover far more than this volume.
+			return Usage{}, false, nil
+		}
+		used, limit, err := s.projects.Usage(fd, id)
+		if errors.Is(err, quota.ErrProjectQuotaDisabled) {
+			return Usage{}, false, nil
+		}
+		if err != nil {
+			return Usage{}, false, err
+		}
+		return Usage{Used: clampInt64(used), Limit: clampInt64(limit), Source: FromProjectQuota}, true, nil
+	}
+}
+
+// subvolumeTop says whether the btrfs directory fd is the top of a
+// subvolume, which always has inode number 256 (BTRFS_FIRST_FREE_OBJECTID).
+func subvolumeTop(fd int) bool {
+	var st unix.Stat_t
+	return unix.Fstat(fd, &st) == nil && st.Ino == 256
+}
+
+func clampInt64(v uint64) int64 {
+	return int64(min(v, 1<<63-1))
+}
+
+// walkUsage adds up the allocated bytes of the tree at rel without following
 // symlinks, visiting at most maxEntries entries (truncated says the bound
 // was hit and the figure is a lower bound).
-func (s *Store) Usage(rel string, maxEntries int) (used int64, truncated bool, err error) {
-	if err := policy.SafeRelPath(rel); err != nil {
-		return 0, false, fmt.Errorf("volume path %q %w", rel, err)
-	}
+func (s *Store) walkUsage(rel string, maxEntries int) (used int64, truncated bool, err error) {
 	root := s.root
 	seen := 0
 	var walk func(dir string) error

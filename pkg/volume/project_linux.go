@@ -1,0 +1,201 @@
+package volume
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/mazdermind/hostpath-provisioner/pkg/quota"
+)
+
+// Volumes on XFS and ext4 with project quotas: each volume directory gets a
+// project ID of its own from this provisioner's range, with the inherit
+// flag, and the project gets the volume's size as its hard limit.
+
+// projectQuotas is the kernel side of project quotas. The Store's decisions
+// (which ID, in which order, what to undo, what to count) are tested
+// against a fake, because few test kernels have quota support. fd is any
+// open file on the filesystem, except where it says the directory.
+type projectQuotas interface {
+	// ProjectID is the project of the directory fd (0: none).
+	ProjectID(fd int) (uint32, error)
+	// SetProject puts the directory fd into project id, with inherit.
+	SetProject(fd int, id uint32) error
+	SetLimit(fd int, id uint32, bytes uint64) error
+	ClearLimit(fd int, id uint32) error
+	// InUse says whether the kernel has anything charged to id or a limit
+	// on it.
+	InUse(fd int, id uint32) (bool, error)
+	Usage(fd int, id uint32) (used, limit uint64, err error)
+	// Quotas lists the projects of this provisioner's ID range the kernel
+	// keeps records for.
+	Quotas(fd int) (map[uint32]quota.ProjectQuota, error)
+}
+
+// kernelProjects is projectQuotas through the quota package's syscalls.
+type kernelProjects struct{}
+
+func (kernelProjects) ProjectID(fd int) (uint32, error) {
+	id, _, err := quota.ProjectID(fd)
+	return id, err
+}
+
+func (kernelProjects) SetProject(fd int, id uint32) error { return quota.SetProject(fd, id) }
+
+func (kernelProjects) SetLimit(fd int, id uint32, bytes uint64) error {
+	return quota.SetProjectLimit(fd, id, bytes)
+}
+
+func (kernelProjects) ClearLimit(fd int, id uint32) error { return quota.ClearProjectLimit(fd, id) }
+
+func (kernelProjects) InUse(fd int, id uint32) (bool, error) { return quota.ProjectIDInUse(fd, id) }
+
+func (kernelProjects) Usage(fd int, id uint32) (uint64, uint64, error) {
+	return quota.ProjectUsage(fd, id)
+}
+
+func (kernelProjects) Quotas(fd int) (map[uint32]quota.ProjectQuota, error) {
+	return quota.ProjectQuotas(fd, quota.ProjectIDMin, quota.ProjectIDMax)
+}
+
+// ourProject says whether id is one this provisioner hands out. Any other
+// ID (0, or one of the admin's that a directory inherited from the base
+// path) is never changed or cleared by us.
+func ourProject(id uint32) bool {
+	return id >= quota.ProjectIDMin && id <= quota.ProjectIDMax
+}
+
+// openVolumeDir opens the directory rel. Its parents are ours (created by
+// root, mode 0755), so nobody else can swap rel for a symlink between the
+// check and the open; the check keeps a symlink planted before we ever
+// made rel from being followed to another volume.
+func (s *Store) openVolumeDir(rel string) (*os.File, error) {
+	fi, err := s.root.Lstat(rel)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("%q is not a directory (it is a %s)", rel, fi.Mode().Type())
+	}
+	return s.root.Open(rel)
+}
+
+// projectBytes is a limit the kernel can hold: 0 would mean "no limit".
+func projectBytes(bytes int64) (uint64, error) {
+	if bytes <= 0 {
+		return 0, fmt.Errorf("a limit of %d bytes cannot be set as a project quota (to the kernel 0 means no limit)", bytes)
+	}
+	return uint64(bytes), nil
+}
+
+// limitProject gives the new, still private directory rel a project ID and
+// the project a limit of bytes: the limit first, so that the directory is
+// never in a project without one. A directory that already has one of our
+// IDs (an earlier attempt crashed after giving it one) keeps it and gets
+// the limit again.
+func (s *Store) limitProject(rel string, bytes int64) error {
+	limit, err := projectBytes(bytes)
+	if err != nil {
+		return err
+	}
+	dir, err := s.openVolumeDir(rel)
+	if err != nil {
+		return fmt.Errorf("opening %q: %w", rel, err)
+	}
+	defer dir.Close()
+	fd := int(dir.Fd())
+	id, err := s.projects.ProjectID(fd)
+	if err != nil {
+		return err
+	}
+	if ourProject(id) {
+		if err := s.projects.SetLimit(fd, id, limit); err != nil {
+			return err
+		}
+		return s.projects.SetProject(fd, id) // sets inherit again, should it be missing
+	}
+
+	s.idMu.Lock()
+	defer s.idMu.Unlock()
+	id, err = quota.NextProjectID(s.projectHint(rel), func(id uint32) (bool, error) { return s.projects.InUse(fd, id) })
+	if err != nil {
+		return err
+	}
+	if err := s.projects.SetLimit(fd, id, limit); err != nil {
+		return err
+	}
+	if err := s.projects.SetProject(fd, id); err != nil {
+		// Nothing is charged to the ID yet; without its limit it is free
+		// again. Should clearing fail too, the limit stays on an ID no
+		// directory has, which Space does not count and NextProjectID
+		// skips.
+		_ = s.projects.ClearLimit(fd, id)
+		return err
+	}
+	return nil
+}
+
+// setProjectLimit changes the limit of the project the existing volume rel
+// has. A volume without one of our IDs was made without a limit, and giving
+// it one now would not cover the files already in it.
+func (s *Store) setProjectLimit(rel string, bytes int64) error {
+	limit, err := projectBytes(bytes)
+	if err != nil {
+		return err
+	}
+	dir, err := s.openVolumeDir(rel)
+	if err != nil {
+		return fmt.Errorf("opening %q: %w", rel, err)
+	}
+	defer dir.Close()
+	fd := int(dir.Fd())
+	id, err := s.projects.ProjectID(fd)
+	if err != nil {
+		return err
+	}
+	if !ourProject(id) {
+		return fmt.Errorf("%q has no project ID of this provisioner (it has %d), so its size is not enforced", rel, id)
+	}
+	return s.projects.SetLimit(fd, id, limit)
+}
+
+// volumeProject is the project ID of ours that the volume rel has, or 0:
+// not on project quotas, not a directory (or none at all), or an ID that is
+// not ours.
+func (s *Store) volumeProject(rel string) (uint32, error) {
+	if s.kind != quota.Project {
+		return 0, nil
+	}
+	fi, err := s.root.Lstat(rel)
+	if errors.Is(err, fs.ErrNotExist) || err == nil && !fi.IsDir() {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("inspecting %q: %w", rel, err)
+	}
+	dir, err := s.root.Open(rel)
+	if err != nil {
+		return 0, fmt.Errorf("opening %q: %w", rel, err)
+	}
+	defer dir.Close()
+	id, err := s.projects.ProjectID(int(dir.Fd()))
+	if err != nil {
+		return 0, fmt.Errorf("reading the project of %q: %w", rel, err)
+	}
+	if !ourProject(id) {
+		return 0, nil
+	}
+	return id, nil
+}
+
+// clearProjectLimit removes the limit of project id once its volume is
+// gone, so the ID is free again and its limit no longer counts as promised.
+func (s *Store) clearProjectLimit(id uint32) error {
+	base, err := s.root.Open(".")
+	if err != nil {
+		return fmt.Errorf("clearing the limit of project %d: %w", id, err)
+	}
+	defer base.Close()
+	return s.projects.ClearLimit(int(base.Fd()), id)
+}
