@@ -83,7 +83,8 @@ const cloneMarker = "trusted.hostpath-provisioner.clone"
 //
 // On btrfs, with quota not off, a source that is a subvolume (every volume
 // Create made there) is snapshotted. Any other source is copied into a
-// directory made as Create makes one: directories, regular files (sparse
+// directory made as Create makes one (a subvolume with a qgroup limit, a
+// directory with a project of its own, or a plain directory): directories, regular files (sparse
 // files stay sparse), symlinks as links with their target text verbatim
 // (never followed, wherever they point) and fifos; permission bits with
 // setuid, setgid and sticky, owners and times are kept. Hard links inside
@@ -113,7 +114,7 @@ func (s *Store) Clone(src, dst string, limit Limit, opt CloneOptions) (how Clone
 			return "", false, fmt.Errorf("volume path %q %w", p, err)
 		}
 	}
-	useQuota := limit.Mode != policy.QuotaOff && s.kind == quota.Btrfs
+	useQuota := limit.Mode != policy.QuotaOff && (s.kind == quota.Btrfs || s.kind == quota.Project)
 	report := &reporter{fn: opt.Progress, next: time.Now().Add(cloneProgressEvery)}
 
 	srcInfo, err := s.root.Lstat(src)
@@ -155,17 +156,17 @@ func (s *Store) Clone(src, dst string, limit Limit, opt CloneOptions) (how Clone
 	tmp := cloneTempName(dst)
 	// The name is reserved for this destination, and what is there was left
 	// by a clone that did not finish: it cannot be trusted to be complete.
-	if err := s.root.RemoveAll(tmp); err != nil {
-		return "", false, fmt.Errorf("removing the leftover of an interrupted clone %q: %w", tmp, err)
+	if err := s.discard(tmp); err != nil {
+		return "", false, fmt.Errorf("removing the leftover of an interrupted clone: %w", err)
 	}
 	defer func() {
 		if err != nil {
-			_ = s.root.RemoveAll(tmp) // do not keep a half copy's space; a retry would remove it anyway
+			_ = s.discard(tmp) // do not keep a half copy's space; a retry would remove it anyway
 		}
 	}()
 
 	snapshot := false
-	if useQuota && quota.IsSubvolume(int(srcDir.Fd())) {
+	if useQuota && s.kind == quota.Btrfs && quota.IsSubvolume(int(srcDir.Fd())) {
 		// A snapshot would leave nested subvolumes out (they show up as
 		// empty directories), so a source with any is copied instead.
 		nested, err := quota.HasNestedSubvolumes(int(srcDir.Fd()))
@@ -342,21 +343,41 @@ func (s *Store) finishedClone(dst, id string) (CloneMethod, bool) {
 
 // adopt finishes a retried request whose clone was already in place: the
 // limit is applied again, as the first attempt may have crashed before
-// reporting whether it holds.
+// reporting whether it holds. With project quotas the clone keeps the
+// project it has.
 func (s *Store) adopt(dst string, useQuota bool, limit Limit) (bool, error) {
 	if !useQuota {
 		return false, nil
 	}
-	dir, err := s.openDirNoFollow(dst)
-	if err != nil {
-		return false, fmt.Errorf("opening %q: %w", dst, err)
-	}
-	sub := quota.IsSubvolume(int(dir.Fd()))
-	dir.Close()
-	if !sub {
-		return false, nil
+	if s.kind == quota.Btrfs {
+		dir, err := s.openDirNoFollow(dst)
+		if err != nil {
+			return false, fmt.Errorf("opening %q: %w", dst, err)
+		}
+		sub := quota.IsSubvolume(int(dir.Fd()))
+		dir.Close()
+		if !sub {
+			return false, nil // copied while quota was off: nothing to limit
+		}
 	}
 	return s.limit(dst, limit)
+}
+
+// discard removes the clone in progress at tmp, and with project quotas
+// the limit of its project, as Remove does for a volume (without pruning
+// parents: dst is about to need them). A missing tmp is success.
+func (s *Store) discard(tmp string) error {
+	id, idErr := s.volumeProject(tmp)
+	if err := s.root.RemoveAll(tmp); err != nil {
+		return fmt.Errorf("removing %q: %w", tmp, err)
+	}
+	if id != 0 {
+		idErr = s.clearProjectLimit(id)
+	}
+	if idErr != nil {
+		return fmt.Errorf("removed %q, but its project quota limit is left: %w", tmp, idErr)
+	}
+	return nil
 }
 
 // openDirNoFollow opens the directory rel; a symlink as its last component

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -550,6 +551,65 @@ func TestCloneLeftoverOfAnInterruptedSnapshotIsRemoved(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(env.base, ".clone-dst")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the leftover is still there: %v", err)
 	}
+}
+
+func TestCloneWithProjectQuotas(t *testing.T) {
+	limit := Limit{Bytes: 10 << 20, Mode: policy.QuotaAuto}
+	t.Run("the copy gets a project of its own with the limit", func(t *testing.T) {
+		s, base, f := fakeStore(t)
+		writeTree(t, base, "src/a")
+		how, enforced, err := s.Clone("src", "dst", limit, CloneOptions{ID: "pvc-1"})
+		if err != nil || how != CloneCopy || !enforced {
+			t.Fatalf("Clone = %s, %v, %v; want an enforced copy", how, enforced, err)
+		}
+		id := f.projectOf(t, filepath.Join(base, "dst"))
+		if !ourProject(id) || f.record(id).Limit != 10<<20 {
+			t.Fatalf("the clone has project %d with limit %d", id, f.record(id).Limit)
+		}
+
+		// A retry after a crash before the PV was saved: same project,
+		// limit set again, nothing cleared.
+		before := len(f.log())
+		how, enforced, err = s.Clone("src", "dst", limit, CloneOptions{ID: "pvc-1"})
+		if err != nil || how != CloneCopy || !enforced {
+			t.Fatalf("retry = %s, %v, %v", how, enforced, err)
+		}
+		if got := f.projectOf(t, filepath.Join(base, "dst")); got != id {
+			t.Errorf("the adopted clone moved from project %d to %d", id, got)
+		}
+		if calls := f.log()[before:]; !slices.Equal(calls, []string{fmt.Sprintf("limit %d %d", id, 10<<20), fmt.Sprintf("project %d", id)}) {
+			t.Errorf("the retry did %v", calls)
+		}
+	})
+	t.Run("a leftover and a failed attempt give their projects back", func(t *testing.T) {
+		s, base, f := fakeStore(t)
+		writeTree(t, base, "src/a")
+		if _, err := s.Create(".clone-dst", 0o700, Owner{}, limit); err != nil {
+			t.Fatal(err)
+		}
+		leftover := f.projectOf(t, filepath.Join(base, ".clone-dst"))
+		os.Symlink("src", filepath.Join(base, "into-src"))
+		if _, _, err := s.Clone("src", "into-src/dst", limit, CloneOptions{}); err == nil {
+			t.Fatal("a clone into its own source succeeded")
+		}
+		if _, _, err := s.Clone("src", "dst", limit, CloneOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(f.log(), fmt.Sprintf("clear %d", leftover)) {
+			t.Errorf("the leftover's project %d was not cleared: %v", leftover, f.log())
+		}
+		// The hint may hand the freed ID out again; what matters is that
+		// only the finished clone's project holds a limit.
+		dst := f.projectOf(t, filepath.Join(base, "dst"))
+		for id, q := range f.quotas {
+			if id != dst && q.Limit != 0 {
+				t.Errorf("project %d keeps a limit of %d with no volume: %v", id, q.Limit, f.log())
+			}
+		}
+		if f.record(dst).Limit != 10<<20 {
+			t.Errorf("the clone's project %d has limit %d", dst, f.record(dst).Limit)
+		}
+	})
 }
 
 func TestCloneProgress(t *testing.T) {
