@@ -84,15 +84,15 @@ const cloneMarker = "trusted.hostpath-provisioner.clone"
 // On btrfs, with quota not off, a source that is a subvolume (every volume
 // Create made there) is snapshotted. Any other source is copied into a
 // directory made as Create makes one (a subvolume with a qgroup limit, a
-// directory with a project of its own, or a plain directory): directories, regular files (sparse
-// files stay sparse), symlinks as links with their target text verbatim
-// (never followed, wherever they point) and fifos; permission bits with
-// setuid, setgid and sticky, owners and times are kept. Hard links inside
-// the tree stay hard links, so the copy takes no more space than the
-// source. Extended attributes and ACLs are not copied. Sockets and device
-// nodes are skipped and counted in CloneProgress.Copied.Skipped. A snapshot
-// takes everything as it is, device nodes included (the tenant had them in
-// the source already).
+// directory with a project of its own, or a plain directory):
+// directories, regular files (sparse files stay sparse), symlinks as links
+// with their target text verbatim (never followed, wherever they point)
+// and fifos; permission bits with setuid, setgid and sticky, owners and
+// times are kept. Hard links inside the tree stay hard links, so the copy
+// takes no more space than the source. Extended attributes and ACLs are
+// not copied. Sockets and device nodes are skipped and counted in
+// CloneProgress.Copied.Skipped. A snapshot takes everything as it is,
+// device nodes included (the tenant had them in the source already).
 //
 // The top directory of dst takes the mode, owner and times of src, not the
 // class's: a clone should look like its source to the pod that used it.
