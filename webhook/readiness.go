@@ -13,12 +13,12 @@ import (
 	"sync"
 	"time"
 
-	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
-	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -271,23 +271,49 @@ func (r *ReadinessCheck) certificateStatus(ctx context.Context, ref string) stri
 	if !ok || ns == "" || name == "" {
 		return fmt.Sprintf("; %s=%q is not <namespace>/<certificate>", AnnInjectCAFrom, ref)
 	}
-	var cert cmv1.Certificate
-	if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &cert); err != nil {
-		if apierrors.IsNotFound(err) {
-			return fmt.Sprintf("; Certificate %s (from %s) does not exist", ref, AnnInjectCAFrom)
-		}
+	cond, err := CertificateReady(ctx, r.Reader, ns, name)
+	switch {
+	case apierrors.IsNotFound(err):
+		return fmt.Sprintf("; Certificate %s (from %s) does not exist", ref, AnnInjectCAFrom)
+	case err != nil:
 		return fmt.Sprintf("; cannot read Certificate %s: %v", ref, err)
-	}
-	for _, c := range cert.Status.Conditions {
-		if c.Type != cmv1.CertificateConditionReady {
-			continue
-		}
-		if c.Status == cmmeta.ConditionTrue {
-			return fmt.Sprintf("; Certificate %s is Ready", ref)
-		}
-		return fmt.Sprintf("; Certificate %s is not Ready: %s: %s", ref, c.Reason, c.Message)
+	case cond == nil:
+	case cond.Status == "True":
+		return fmt.Sprintf("; Certificate %s is Ready", ref)
+	default:
+		return fmt.Sprintf("; Certificate %s is not Ready: %s: %s", ref, cond.Reason, cond.Message)
 	}
 	return fmt.Sprintf("; Certificate %s has no Ready condition yet (is cert-manager running?)", ref)
+}
+
+// certificateGVK is cert-manager's Certificate, the source of the CA bundle.
+var certificateGVK = schema.GroupVersionKind{Group: "cert-manager.io", Version: "v1", Kind: "Certificate"}
+
+// Condition is the part of a cert-manager condition we report.
+type Condition struct {
+	Status, Reason, Message string
+}
+
+// CertificateReady reads the Ready condition of a cert-manager Certificate;
+// it is nil when there is none yet. The Certificate is read as
+// unstructured: linking cert-manager's typed API into the process costs
+// megabytes of idle memory for one condition.
+func CertificateReady(ctx context.Context, reader client.Reader, namespace, name string) (*Condition, error) {
+	cert := &unstructured.Unstructured{}
+	cert.SetGroupVersionKind(certificateGVK)
+	if err := reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, cert); err != nil {
+		return nil, err
+	}
+	conds, _, _ := unstructured.NestedSlice(cert.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] != "Ready" {
+			continue
+		}
+		str := func(k string) string { v, _ := m[k].(string); return v }
+		return &Condition{Status: str("status"), Reason: str("reason"), Message: str("message")}, nil
+	}
+	return nil, nil
 }
 
 type namedBundle struct {

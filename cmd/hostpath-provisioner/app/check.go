@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
-	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -117,8 +115,7 @@ func Check(ctx context.Context, o *CheckOptions, out io.Writer) error {
 
 func checkCertManager(ctx context.Context, c client.Client, o *CheckOptions) finding {
 	f := finding{what: "cert-manager Certificate " + o.Namespace + "/" + o.Certificate}
-	var crt cmv1.Certificate
-	err := c.Get(ctx, client.ObjectKey{Namespace: o.Namespace, Name: o.Certificate}, &crt)
+	cond, err := webhook.CertificateReady(ctx, c, o.Namespace, o.Certificate)
 	switch {
 	case meta.IsNoMatchError(err):
 		f.detail = "cert-manager's CRDs are not installed; install cert-manager first, then apply the install manifest again"
@@ -126,16 +123,13 @@ func checkCertManager(ctx context.Context, c client.Client, o *CheckOptions) fin
 	case err != nil:
 		f.detail = fmt.Sprintf("cannot read it (%v); apply the install manifest", err)
 		return f
-	}
-	for _, cond := range crt.Status.Conditions {
-		if cond.Type == cmv1.CertificateConditionReady {
-			if cond.Status == cmmeta.ConditionTrue {
-				f.ok, f.detail = true, "Ready"
-				return f
-			}
-			f.detail = fmt.Sprintf("not Ready: %s: %s; see `kubectl -n %s describe certificate %s` and the cert-manager logs", cond.Reason, cond.Message, o.Namespace, o.Certificate)
-			return f
-		}
+	case cond == nil:
+	case cond.Status == "True":
+		f.ok, f.detail = true, "Ready"
+		return f
+	default:
+		f.detail = fmt.Sprintf("not Ready: %s: %s; see `kubectl -n %s describe certificate %s` and the cert-manager logs", cond.Reason, cond.Message, o.Namespace, o.Certificate)
+		return f
 	}
 	f.detail = "no Ready condition yet: is the cert-manager controller running?"
 	return f
