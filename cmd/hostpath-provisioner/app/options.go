@@ -36,6 +36,7 @@ type Options struct {
 	WebhookCertDir  string
 	WebhookConfigs  string // mutating,validating configuration names checked for readiness
 	MetricsAddr     string
+	PprofAddr       string
 	ProbeAddr       string
 	LeaderElect     bool
 	LeaseName       string
@@ -89,6 +90,7 @@ func Parse(args []string, env getenv, stderr io.Writer) (*Options, error) {
 	fs.StringVar(&o.WebhookCertDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs", "directory with tls.crt, tls.key (and ca.crt) from the cert-manager Secret")
 	fs.StringVar(&o.WebhookConfigs, "webhook-configurations", "hostpath-provisioner", "name of the Mutating- and ValidatingWebhookConfiguration whose caBundle readiness verifies")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "Prometheus /metrics address (0 disables)")
+	fs.StringVar(&o.PprofAddr, "pprof-bind-address", "", "serve net/http/pprof on this address, for profiling (empty: off; never expose it beyond the node)")
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "/healthz and /readyz address")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", true, "campaign for the lease that entitles one instance to provision Immediate claims; off means this instance always does")
 	fs.StringVar(&o.LeaseName, "leader-election-id", "hostpath-provisioner", "name of the Lease")

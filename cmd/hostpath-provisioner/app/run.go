@@ -30,8 +30,6 @@ import (
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v10/controller"
 	libmetrics "sigs.k8s.io/sig-storage-lib-external-provisioner/v10/controller/metrics"
 
-	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
-
 	"github.com/mazdermind/hostpath-provisioner/pkg/controllers"
 	"github.com/mazdermind/hostpath-provisioner/pkg/failpoint"
 	"github.com/mazdermind/hostpath-provisioner/pkg/leader"
@@ -46,7 +44,6 @@ import (
 func Scheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(s)
-	_ = cmv1.AddToScheme(s)
 	return s
 }
 
@@ -96,6 +93,7 @@ func Run(ctx context.Context, o *Options) error {
 		Logger:                 logger,
 		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress: o.ProbeAddr,
+		PprofBindAddress:       o.PprofAddr,
 		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
 			Host: o.WebhookHost, Port: o.WebhookPort, CertDir: o.WebhookCertDir,
 			TLSOpts: []func(*tls.Config){disableHTTP2},
@@ -227,7 +225,12 @@ func setupProvisioner(ctx context.Context, mgr manager.Manager, o *Options, cfg 
 	}
 	kickable := provisioner.NewKickableInformer(claims)
 
-	clientset, err := kubernetes.NewForConfig(failpoint.WrapConfig(cfg))
+	// Protobuf, as the manager's client uses for built-in types: cheaper
+	// for the API server than JSON, which matters when it is the bottleneck.
+	libCfg := rest.CopyConfig(cfg)
+	libCfg.ContentType = runtime.ContentTypeProtobuf
+	libCfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
+	clientset, err := kubernetes.NewForConfig(failpoint.WrapConfig(libCfg))
 	if err != nil {
 		return nil, fmt.Errorf("creating clientset: %w", err)
 	}
@@ -265,7 +268,7 @@ func setupProvisioner(ctx context.Context, mgr manager.Manager, o *Options, cfg 
 	provisioner.RegisterMetrics(ctrlmetrics.Registry, store, o.NodeName)
 
 	names := []string{policy.LegacyProvisionerName}
-	pc := controller.NewProvisionController(klog.FromContext(ctx), clientset, o.ProvisionerName, prov,
+	pc := controller.NewProvisionController(klog.FromContext(ctx), provisioner.WithoutStartEvents(clientset), o.ProvisionerName, prov,
 		controller.LeaderElection(false),
 		controller.AdditionalProvisionerNames(names),
 		controller.ClaimsInformer(kickable),
