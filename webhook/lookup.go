@@ -38,6 +38,23 @@ func (l *lookup) class(ctx context.Context, name string) (*storagev1.StorageClas
 	return &sc, nil
 }
 
+// claim returns the named claim, or nil when it does not exist; a cache
+// miss is confirmed against the API server, as for classes.
+func (l *lookup) claim(ctx context.Context, namespace, name string) (*corev1.PersistentVolumeClaim, error) {
+	var c corev1.PersistentVolumeClaim
+	err := l.cache.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &c)
+	if apierrors.IsNotFound(err) {
+		err = l.api.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &c)
+	}
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading PersistentVolumeClaim %s/%s: %w", namespace, name, err)
+	}
+	return &c, nil
+}
+
 // clusterDefault returns the class Kubernetes gives class-less claims.
 func (l *lookup) clusterDefault(ctx context.Context) (*storagev1.StorageClass, error) {
 	var list storagev1.StorageClassList

@@ -83,6 +83,9 @@ func (v *ClaimValidator) Handle(ctx context.Context, req admission.Request) admi
 				fmt.Sprintf("the directory for this claim cannot be made: StorageClass %q %s", name, ferr.Error())))
 		}
 		warnings = append(warnings, policy.ClaimWarnings(&claim)...)
+		cloneErrs, cloneWarnings := v.checkCloneSource(ctx, &claim)
+		errs = append(errs, cloneErrs...)
+		warnings = append(warnings, cloneWarnings...)
 
 	case admissionv1.Update:
 		var old corev1.PersistentVolumeClaim
@@ -156,4 +159,22 @@ func sameRequest(a, b *corev1.PersistentVolumeClaim) bool {
 		return qa == qb
 	}
 	return qa.Cmp(*qb) == 0
+}
+
+// checkCloneSource checks a clone against its source claim. A source that
+// does not exist yet is a warning, not a refusal: like any clone in
+// Kubernetes, the claim waits until its source appears.
+func (v *ClaimValidator) checkCloneSource(ctx context.Context, claim *corev1.PersistentVolumeClaim) (field.ErrorList, []string) {
+	name := policy.CloneSource(claim)
+	if name == "" || len(policy.ValidateClaimSpec(claim)) > 0 {
+		return nil, nil
+	}
+	source, err := v.lookup.claim(ctx, claim.Namespace, name)
+	switch {
+	case err != nil:
+		return nil, []string{fmt.Sprintf("hostpath-provisioner could not read the source claim %s (%v); it will be checked again when the volume is provisioned", name, err)}
+	case source == nil:
+		return nil, []string{fmt.Sprintf("the source claim %s does not exist yet in namespace %s; this claim stays Pending until it does", name, claim.Namespace)}
+	}
+	return policy.ValidateCloneOf(claim, source), nil
 }

@@ -26,6 +26,12 @@ func TestClaimValidator(t *testing.T) {
 		storageClass("labelled", policy.ProvisionerName, withParams(policy.ParamPathPattern, `{{ .PVC.Namespace }}/{{ index .PVC.Labels "app" }}-{{ .PVName }}`)),
 		storageClass("broken", policy.ProvisionerName, withParams("pathPatern", "x")),
 		storageClass("ebs", "ebs.csi.aws.com"),
+		claim(func(c *corev1.PersistentVolumeClaim) { c.Name = "src" }, withClass("hostpath"), withSize("2Gi")),
+	}
+	cloneOf := func(name string) claimOpt {
+		return func(c *corev1.PersistentVolumeClaim) {
+			c.Spec.DataSource = &corev1.TypedLocalObjectReference{Kind: "PersistentVolumeClaim", Name: name}
+		}
 	}
 	tests := []struct {
 		name        string
@@ -51,9 +57,17 @@ func TestClaimValidator(t *testing.T) {
 			wantCode: http.StatusUnprocessableEntity, wantMessage: []string{"at most 10Gi", policy.AnnNamespaceMaxSize}},
 		{name: "a block-mode claim is denied", claim: claim(withClass("hostpath"), func(c *corev1.PersistentVolumeClaim) { c.Spec.VolumeMode = &block }),
 			wantCode: http.StatusUnprocessableEntity, wantMessage: []string{"spec.volumeMode", "Block", "Filesystem"}},
-		{name: "a claim with a data source is denied", claim: claim(withClass("hostpath"), func(c *corev1.PersistentVolumeClaim) {
-			c.Spec.DataSource = &corev1.TypedLocalObjectReference{Kind: "PersistentVolumeClaim", Name: "src"}
-		}), wantCode: http.StatusUnprocessableEntity, wantMessage: []string{"spec.dataSource", "cloning"}},
+		{name: "a clone of a claim of the same class and size is allowed", claim: claim(withClass("hostpath"), withSize("2Gi"), cloneOf("src")), wantAllowed: true},
+		{name: "a clone smaller than its source is denied", claim: claim(withClass("hostpath"), withSize("1Gi"), cloneOf("src")),
+			wantCode: http.StatusUnprocessableEntity, wantMessage: []string{"spec.resources.requests[storage]", "1Gi", "at least 2Gi", "source claim src"}},
+		{name: "a clone in another class than its source is denied", claim: claim(withClass("legacy"), withSize("2Gi"), cloneOf("src")),
+			wantCode: http.StatusUnprocessableEntity, wantMessage: []string{"spec.storageClassName", "legacy", `must be "hostpath"`}},
+		{name: "a clone of a claim that does not exist yet is allowed with a warning", claim: claim(withClass("hostpath"), cloneOf("later")),
+			wantAllowed: true, wantWarning: []string{"later", "does not exist yet", "Pending"}},
+		{name: "a snapshot data source is denied", claim: claim(withClass("hostpath"), func(c *corev1.PersistentVolumeClaim) {
+			g := "snapshot.storage.k8s.io"
+			c.Spec.DataSourceRef = &corev1.TypedObjectReference{APIGroup: &g, Kind: "VolumeSnapshot", Name: "snap"}
+		}), wantCode: http.StatusUnprocessableEntity, wantMessage: []string{"spec.dataSourceRef.kind", "VolumeSnapshot", "PersistentVolumeClaim"}},
 		{name: "a claim with a misspelt hostpath annotation is denied with a hint", claim: claim(withClass("hostpath"), withAnnotation("hostpath.dev/on-delet", "retain")),
 			wantCode: http.StatusUnprocessableEntity, wantMessage: []string{"hostpath.dev/on-delet", "did you mean", policy.AnnOnDelete}},
 		{name: "a claim with an invalid on-delete value is denied", claim: claim(withClass("hostpath"), withAnnotation(policy.AnnOnDelete, "shred")),

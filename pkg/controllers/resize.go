@@ -67,7 +67,7 @@ func (r *Resizer) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result,
 	}
 	if free := space.FreeQuantity(); grow.Cmp(*free) > 0 {
 		r.Recorder.Eventf(&claim, corev1.EventTypeWarning, "VolumeResizeFailed",
-			"cannot grow to %s on node %s: %s more is needed, %s is free", request.String(), r.NodeName, grow.String(), free.String())
+			"cannot grow to %s on node %s: %s more is needed, %s has %s", request.String(), r.NodeName, grow.String(), r.Store.Base(), space)
 		return ctrl.Result{}, nil
 	}
 	if pv.Annotations[policy.AnnQuota] != "" && pv.Annotations[policy.AnnQuota] != "none" {

@@ -63,13 +63,7 @@ func ValidateClaimSpec(claim *corev1.PersistentVolumeClaim) field.ErrorList {
 		errs = append(errs, field.NotSupported(spec.Child("volumeMode"), string(corev1.PersistentVolumeBlock),
 			[]string{string(corev1.PersistentVolumeFilesystem)}))
 	}
-	if ds := claim.Spec.DataSourceRef; ds != nil {
-		errs = append(errs, field.Forbidden(spec.Child("dataSourceRef"),
-			fmt.Sprintf("%s %q: a hostpath volume always starts empty; cloning and snapshots are not supported", ds.Kind, ds.Name)))
-	} else if ds := claim.Spec.DataSource; ds != nil {
-		errs = append(errs, field.Forbidden(spec.Child("dataSource"),
-			fmt.Sprintf("%s %q: a hostpath volume always starts empty; cloning and snapshots are not supported", ds.Kind, ds.Name)))
-	}
+	errs = append(errs, validateDataSource(claim)...)
 	if claim.Spec.Selector != nil {
 		errs = append(errs, field.Forbidden(spec.Child("selector"),
 			"a selector only matches pre-made volumes; dynamically provisioned hostpath volumes cannot satisfy it"))

@@ -56,17 +56,50 @@ func TestValidateClaimSpec(t *testing.T) {
 	}{
 		{"a plain filesystem claim is valid", claimOf("1Gi"), ""},
 		{"a block claim is refused", claimOf("1Gi", func(c *corev1.PersistentVolumeClaim) { c.Spec.VolumeMode = &block }), `spec.volumeMode: Unsupported value: "Block": supported values: "Filesystem"`},
-		{"a clone is refused", claimOf("1Gi", func(c *corev1.PersistentVolumeClaim) {
+		{"a clone of a claim is valid", claimOf("1Gi", func(c *corev1.PersistentVolumeClaim) {
 			c.Spec.DataSource = &corev1.TypedLocalObjectReference{Kind: "PersistentVolumeClaim", Name: "src"}
-		}), `spec.dataSource: Forbidden: PersistentVolumeClaim "src"`},
-		{"a dataSourceRef is refused", claimOf("1Gi", func(c *corev1.PersistentVolumeClaim) {
-			c.Spec.DataSourceRef = &corev1.TypedObjectReference{Kind: "VolumeSnapshot", Name: "snap"}
-		}), `spec.dataSourceRef: Forbidden: VolumeSnapshot "snap"`},
+		}), ""},
+		{"a snapshot source is refused naming what is supported", claimOf("1Gi", func(c *corev1.PersistentVolumeClaim) {
+			g := "snapshot.storage.k8s.io"
+			c.Spec.DataSourceRef = &corev1.TypedObjectReference{APIGroup: &g, Kind: "VolumeSnapshot", Name: "snap"}
+		}), `spec.dataSourceRef.kind: Unsupported value: "VolumeSnapshot.snapshot.storage.k8s.io": supported values: "PersistentVolumeClaim (a clone of another claim of the same class)"`},
+		{"a source claim in another namespace is refused", claimOf("1Gi", func(c *corev1.PersistentVolumeClaim) {
+			other := "other"
+			c.Spec.DataSourceRef = &corev1.TypedObjectReference{Kind: "PersistentVolumeClaim", Name: "src", Namespace: &other}
+		}), `spec.dataSourceRef.namespace: Invalid value: "other": a clone's source must be a claim in the clone's own namespace`},
 		{"a selector is refused", claimOf("1Gi", func(c *corev1.PersistentVolumeClaim) { c.Spec.Selector = &metav1.LabelSelector{} }), "spec.selector: Forbidden"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			expectErrs(t, ValidateClaimSpec(tt.claim), tt.wantErr)
+		})
+	}
+}
+
+func TestValidateCloneOf(t *testing.T) {
+	source := claimOf("2Gi")
+	source.Name = "src"
+	source.Status.Capacity = corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("3Gi")}
+	class, other := "hostpath", "other"
+	source.Spec.StorageClassName = &class
+	tests := []struct {
+		name    string
+		claim   *corev1.PersistentVolumeClaim
+		wantErr string
+	}{
+		{"a clone of the source's class and bound size is valid", claimOf("3Gi"), ""},
+		{"a clone larger than its source is valid", claimOf("5Gi"), ""},
+		{"a clone smaller than the source's capacity is refused", claimOf("2Gi"),
+			`spec.resources.requests[storage]: Invalid value: "2Gi": must be at least 3Gi, the size of the source claim src`},
+		{"a clone of another class is refused", claimOf("3Gi", func(c *corev1.PersistentVolumeClaim) { c.Spec.StorageClassName = &other }),
+			`spec.storageClassName: Invalid value: "other": must be "hostpath", the class of the source claim src`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.claim.Spec.StorageClassName == nil {
+				tt.claim.Spec.StorageClassName = &class
+			}
+			expectErrs(t, ValidateCloneOf(tt.claim, source), tt.wantErr)
 		})
 	}
 }

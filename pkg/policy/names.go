@@ -28,8 +28,12 @@ const (
 	AnnBasePath = Prefix + "base-path"
 
 	// AnnQuota on a PV says how its size is enforced: "btrfs" (a subvolume
-	// with a qgroup limit) or "none" (the size is only recorded).
+	// with a qgroup limit), "project" (an XFS/ext4 project quota) or "none"
+	// (the size is only recorded).
 	AnnQuota = Prefix + "quota"
+	// AnnClonedFrom on a PV names the claim (<namespace>/<name>) whose data
+	// it started with.
+	AnnClonedFrom = Prefix + "cloned-from"
 
 	// AnnNamespaceDefaultClass on a Namespace names the class the webhook
 	// gives class-less claims in that namespace.

@@ -75,8 +75,12 @@ func New(cfg Config) *Provisioner {
 // WaitForFirstConsumer claim belongs to the instance on its selected node,
 // an Immediate claim to the lease holder. Being called for claims of other
 // nodes is normal in a DaemonSet, so this is quiet.
-func (p *Provisioner) ShouldProvision(_ context.Context, claim *corev1.PersistentVolumeClaim) bool {
+// A clone belongs to the instance on its source's node, where the data is.
+func (p *Provisioner) ShouldProvision(ctx context.Context, claim *corev1.PersistentVolumeClaim) bool {
 	if node := claim.Annotations[policy.AnnSelectedNode]; node != "" {
+		return node == p.cfg.NodeName
+	}
+	if node := p.sourceNode(ctx, claim); node != "" {
 		return node == p.cfg.NodeName
 	}
 	return p.cfg.IsLeader()
@@ -95,13 +99,38 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 	if opts.SelectedNode != nil && opts.SelectedNode.Name != p.cfg.NodeName {
 		return nil, controller.ProvisioningFinished, &controller.IgnoredError{Reason: "the claim's selected node is " + opts.SelectedNode.Name}
 	}
-	if opts.SelectedNode == nil && !p.cfg.IsLeader() {
+	var source *cloneSource
+	if policy.CloneSource(claim) != "" && len(policy.ValidateClaimSpec(claim)) == 0 {
+		src, err := p.resolveSource(ctx, claim)
+		if err != nil {
+			if opts.SelectedNode == nil && !p.cfg.IsLeader() {
+				return nil, controller.ProvisioningFinished, &controller.IgnoredError{Reason: "the clone's source is not resolved and this is not the lease holder"}
+			}
+			return nil, controller.ProvisioningNoChange, err
+		}
+		switch {
+		case src.node == p.cfg.NodeName:
+		case opts.SelectedNode != nil:
+			// The scheduler picked this node for the pod, but the data is
+			// elsewhere: ask it to pick again.
+			return nil, controller.ProvisioningReschedule, fmt.Errorf(
+				"the clone must be made on node %s, where its source claim %s is, not on %s", src.node, src.claim.Name, p.cfg.NodeName)
+		default:
+			return nil, controller.ProvisioningFinished, &controller.IgnoredError{Reason: "the clone's source is on node " + src.node}
+		}
+		source = src
+	} else if opts.SelectedNode == nil && !p.cfg.IsLeader() {
 		return nil, controller.ProvisioningFinished, &controller.IgnoredError{Reason: "not the lease holder for Immediate claims"}
 	}
 
 	params, err := p.check(ctx, opts)
 	if err != nil {
 		return nil, controller.ProvisioningFinished, err
+	}
+	if source != nil {
+		if errs := policy.ValidateCloneOf(claim, source.claim); len(errs) > 0 {
+			return nil, controller.ProvisioningFinished, fmt.Errorf("claim is invalid: %w", errs.ToAggregate())
+		}
 	}
 	rel, ferr := policy.ClaimPath(params.Pattern, opts.PVName, claim)
 	if ferr != nil {
@@ -113,8 +142,13 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 		return nil, state, err
 	}
 
-	enforced, err := p.cfg.Store.Create(rel, params.Mode, volume.Owner{UID: params.UID, GID: params.GID},
-		volume.Limit{Bytes: request.Value(), Mode: params.Quota})
+	limit := volume.Limit{Bytes: request.Value(), Mode: params.Quota}
+	var enforced bool
+	if source != nil {
+		enforced, err = p.clone(ctx, source, rel, limit, opts)
+	} else {
+		enforced, err = p.cfg.Store.Create(rel, params.Mode, volume.Owner{UID: params.UID, GID: params.GID}, limit)
+	}
 	if err != nil {
 		if errors.Is(err, volume.ErrCollision) {
 			return nil, controller.ProvisioningFinished, fmt.Errorf(
@@ -134,8 +168,28 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 	if enforced {
 		pv.Annotations[policy.AnnQuota] = string(p.cfg.Store.QuotaKind())
 	}
+	if source != nil {
+		pv.Annotations[policy.AnnClonedFrom] = source.claim.Namespace + "/" + source.claim.Name
+	}
 	logger.V(2).Info("Provisioned volume directory", "claim", klog.KObj(claim), "path", p.cfg.Store.Abs(rel), "onDelete", onDelete)
 	return pv, controller.ProvisioningFinished, nil
+}
+
+// clone makes rel a copy of the source's directory. The clone's root
+// takes the source's mode and owner, not the class's: the pods that used
+// the data expect its permissions.
+func (p *Provisioner) clone(ctx context.Context, src *cloneSource, rel string, limit volume.Limit, opts controller.ProvisionOptions) (bool, error) {
+	srcRel, err := p.relPath(src.pv)
+	if err != nil {
+		return false, fmt.Errorf("source claim %s: %w", src.claim.Name, err)
+	}
+	name := src.claim.Namespace + "/" + src.claim.Name
+	how, enforced, err := p.cfg.Store.Clone(srcRel, rel, limit, volume.CloneOptions{ID: opts.PVName, Progress: p.cloneProgress(opts.PVC, name)})
+	if err != nil {
+		return false, fmt.Errorf("cloning %s: %w", name, err)
+	}
+	klog.FromContext(ctx).V(2).Info("Cloned volume directory", "source", name, "method", how, "from", p.cfg.Store.Abs(srcRel), "to", p.cfg.Store.Abs(rel))
+	return enforced, nil
 }
 
 // check re-applies every admission rule: the webhook fails open, so a claim
@@ -176,8 +230,8 @@ func (p *Provisioner) checkSpace(request resource.Quantity, rescheduleable bool)
 	if rescheduleable {
 		state = controller.ProvisioningReschedule
 	}
-	return state, fmt.Errorf("not enough free space on node %s: the claim requests %s, %s has %s free",
-		p.cfg.NodeName, request.String(), p.cfg.Store.Base(), free.String())
+	return state, fmt.Errorf("not enough space on node %s: the claim requests %s, %s has %s",
+		p.cfg.NodeName, request.String(), p.cfg.Store.Base(), space)
 }
 
 // hostname is the node's kubernetes.io/hostname label, which node affinity

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2/ktesting"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v10/controller"
 
@@ -29,9 +30,10 @@ type fixture struct {
 	base   string
 	leader bool
 	events *record.FakeRecorder
+	client client.Client // what the provisioner reads
 }
 
-func newFixture(t *testing.T, objs ...any) *fixture {
+func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	base := t.TempDir()
 	store, err := volume.Open(base)
@@ -44,10 +46,10 @@ func newFixture(t *testing.T, objs ...any) *fixture {
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "small", Annotations: map[string]string{policy.AnnNamespaceMaxSize: "1Mi"}}},
 		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node, Labels: map[string]string{hostnameLabel: "host-a"}}},
 	)
-	f := &fixture{base: base, leader: true, events: record.NewFakeRecorder(10)}
+	f := &fixture{base: base, leader: true, events: record.NewFakeRecorder(10), client: cb.Build()}
 	f.p = New(Config{
 		NodeName: node, Store: store, IsLeader: func() bool { return f.leader },
-		Reader: cb.Build(), Recorder: f.events,
+		Reader: f.client, Recorder: f.events,
 		Now: func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) },
 	})
 	return f
@@ -126,9 +128,9 @@ func TestProvisionRefuses(t *testing.T) {
 		{name: "a claim over the namespace limit", class: class(nil, ""), claim: claim("small", "c", "2Mi", nil),
 			wantErr: "must be at most 1Mi (namespace annotation hostpath.dev/max-size)"},
 		{name: "a claim larger than the free space, with an Immediate claim retried later", class: class(nil, ""), claim: claim("default", "c", "1Ei", nil),
-			wantState: controller.ProvisioningFinished, wantErr: "not enough free space on node node-a: the claim requests 1Ei"},
+			wantState: controller.ProvisioningFinished, wantErr: "not enough space on node node-a: the claim requests 1Ei"},
 		{name: "a claim larger than the free space, rescheduled when it has a node", class: class(nil, ""), claim: claim("default", "c", "1Ei", nil), selected: true,
-			wantState: controller.ProvisioningReschedule, wantErr: "not enough free space"},
+			wantState: controller.ProvisioningReschedule, wantErr: "not enough space"},
 		{name: "a directory that already holds data", class: class(nil, ""), claim: claim("default", "c", "1Mi", nil),
 			setup: func(base string) {
 				os.MkdirAll(filepath.Join(base, "default-c-pvc-1"), 0o755)

@@ -185,7 +185,7 @@ func TestAFullNodeSendsTheClaimBackToTheScheduler(t *testing.T) {
 	create(t, claim)
 	rescheduled := watchSelectedNodeRemoved(t, claim)
 	framework.RunPod(t, pendingPod(ns, "wants", claim.Name, full))
-	waitEvent(t, ns, claim.Name, "ProvisioningFailed", "not enough free space on node "+full, time.Minute)
+	waitEvent(t, ns, claim.Name, "ProvisioningFailed", "not enough space on node "+full, time.Minute)
 	// Rescheduling is the removal of the selected node, which the watch
 	// sees even if the scheduler picks (this same) node again right after.
 	framework.WaitFor(t, time.Minute, func() (bool, error) {

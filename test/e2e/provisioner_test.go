@@ -217,11 +217,11 @@ func TestTooLargeClaimIsRefused(t *testing.T) {
 	late := storageClass(t, ns+"-wffc", wffc, deletePol, nil)
 
 	create(t, newClaim(ns, "huge", "1Ei", &imm.Name, nil))
-	waitEvent(t, ns, "huge", "ProvisioningFailed", "not enough free space on node "+framework.NodeName(), time.Minute)
+	waitEvent(t, ns, "huge", "ProvisioningFailed", "not enough space on node "+framework.NodeName(), time.Minute)
 
 	create(t, newClaim(ns, "huge-late", "1Ei", &late.Name, nil))
 	framework.RunPod(t, writerPod(ns, "wants-huge", "huge-late", "true"))
-	waitEvent(t, ns, "huge-late", "ProvisioningFailed", "not enough free space", time.Minute)
+	waitEvent(t, ns, "huge-late", "ProvisioningFailed", "not enough space", time.Minute)
 	if entries, _ := os.ReadDir(base); len(entries) != 0 {
 		t.Errorf("refused claims created %v", entries)
 	}

@@ -1,0 +1,93 @@
+package policy
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// CloneSource is the name of the claim, in the claim's own namespace, whose
+// data a new claim starts with; "" when it starts empty. The API server
+// mirrors dataSource into dataSourceRef, so dataSourceRef is read first.
+func CloneSource(claim *corev1.PersistentVolumeClaim) string {
+	if ref := claim.Spec.DataSourceRef; ref != nil {
+		return ref.Name
+	}
+	if ds := claim.Spec.DataSource; ds != nil {
+		return ds.Name
+	}
+	return ""
+}
+
+// validateDataSource allows one kind of data source: another claim in the
+// same namespace. Snapshots and populators need something a directory does
+// not have, and a claim in another namespace needs a ReferenceGrant, which
+// we do not read.
+func validateDataSource(claim *corev1.PersistentVolumeClaim) field.ErrorList {
+	spec := field.NewPath("spec")
+	check := func(fp *field.Path, group *string, kind, name string, namespace *string) field.ErrorList {
+		g := ""
+		if group != nil {
+			g = *group
+		}
+		if g != "" || kind != "PersistentVolumeClaim" {
+			what := kind
+			if g != "" {
+				what = kind + "." + g
+			}
+			return field.ErrorList{field.NotSupported(fp.Child("kind"), what, []string{"PersistentVolumeClaim (a clone of another claim of the same class)"})}
+		}
+		if namespace != nil && *namespace != "" && *namespace != claim.Namespace {
+			return field.ErrorList{field.Invalid(fp.Child("namespace"), *namespace,
+				fmt.Sprintf("a clone's source must be a claim in the clone's own namespace %q", claim.Namespace))}
+		}
+		if name == "" {
+			return field.ErrorList{field.Required(fp.Child("name"), "the name of the claim to clone")}
+		}
+		return nil
+	}
+	if ref := claim.Spec.DataSourceRef; ref != nil {
+		return check(spec.Child("dataSourceRef"), ref.APIGroup, ref.Kind, ref.Name, ref.Namespace)
+	}
+	if ds := claim.Spec.DataSource; ds != nil {
+		return check(spec.Child("dataSource"), ds.APIGroup, ds.Kind, ds.Name, nil)
+	}
+	return nil
+}
+
+// ValidateCloneOf checks a clone against its source claim: the same class
+// (one provisioner, one node, one set of parameters) and at least the
+// source's size, as Kubernetes requires of every clone. source is the claim
+// named by CloneSource.
+func ValidateCloneOf(claim, source *corev1.PersistentVolumeClaim) field.ErrorList {
+	var errs field.ErrorList
+	class, sourceClass := "", ""
+	if claim.Spec.StorageClassName != nil {
+		class = *claim.Spec.StorageClassName
+	}
+	if source.Spec.StorageClassName != nil {
+		sourceClass = *source.Spec.StorageClassName
+	}
+	if class != sourceClass {
+		errs = append(errs, field.Invalid(field.NewPath("spec", "storageClassName"), class,
+			fmt.Sprintf("must be %q, the class of the source claim %s: a clone is made from its source's directory, by the same class on the same node", sourceClass, source.Name)))
+	}
+	if need := SourceSize(source); need != nil {
+		if req := ClaimRequest(claim); req != nil && req.Cmp(*need) < 0 {
+			errs = append(errs, field.Invalid(field.NewPath("spec", "resources", "requests").Key(string(corev1.ResourceStorage)), req.String(),
+				fmt.Sprintf("must be at least %s, the size of the source claim %s", need.String(), source.Name)))
+		}
+	}
+	return errs
+}
+
+// SourceSize is what a clone of source must at least request: its bound
+// capacity, else its request.
+func SourceSize(source *corev1.PersistentVolumeClaim) *resource.Quantity {
+	if q, ok := source.Status.Capacity[corev1.ResourceStorage]; ok {
+		return &q
+	}
+	return ClaimRequest(source)
+}
