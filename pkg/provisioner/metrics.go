@@ -25,7 +25,11 @@ func RegisterMetrics(reg prometheus.Registerer, store *volume.Store, node string
 			Name: "hostpath_provisioner_base_path_total_bytes", Help: "Size of the filesystem holding the base path.", ConstLabels: labels,
 		}, space(func(s volume.Space) uint64 { return s.Total })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "hostpath_provisioner_base_path_free_bytes", Help: "Bytes of the base path's filesystem available to new volumes.", ConstLabels: labels,
+			Name: "hostpath_provisioner_base_path_free_bytes", Help: "Free bytes of the filesystem holding the base path.", ConstLabels: labels,
 		}, space(func(s volume.Space) uint64 { return s.Free })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "hostpath_provisioner_base_path_available_bytes", ConstLabels: labels,
+			Help: "Bytes a new volume can still get: the free bytes, and where sizes are enforced no more than the filesystem size less the limits promised to volumes.",
+		}, space(func(s volume.Space) uint64 { return s.Available() })),
 	)
 }

@@ -1,10 +1,8 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -146,34 +144,6 @@ func pct(lat []time.Duration, p float64) time.Duration {
 	return lat[int(float64(len(lat)-1)*p)]
 }
 
-// scrape sums a Prometheus counter by one label, from the process's /metrics.
-func scrape(b *testing.B, addr, metric, label string) map[string]float64 {
-	b.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, metric+"{") {
-			continue
-		}
-		key := ""
-		if i := strings.Index(line, label+`="`); i >= 0 {
-			rest := line[i+len(label)+2:]
-			key = rest[:strings.IndexByte(rest, '"')]
-		}
-		f := strings.Fields(line)
-		v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-		out[key] += v
-	}
-	return out
-}
-
 // memory is a process's resident set, split into its private (anonymous)
 // pages, which are what the process costs, and the pages of its own binary
 // file, which are shared page cache the kernel can drop at any time.
@@ -237,13 +207,13 @@ func BenchmarkProvision500Immediate(b *testing.B) {
 	sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: ns}, Provisioner: policy.ProvisionerName,
 		VolumeBindingMode: ptr.To(storagev1.VolumeBindingImmediate), ReclaimPolicy: ptr.To(corev1.PersistentVolumeReclaimDelete)}
 	createClass(b, cs, sc)
-	before := scrape(b, proc.MetricsAddr(), "rest_client_requests_total", "method")
+	before := framework.Scrape(b, proc.MetricsAddr(), "rest_client_requests_total", "method")
 	var claims []*corev1.PersistentVolumeClaim
 	for i := range n {
 		claims = append(claims, claimOf(ns, fmt.Sprintf("c%d", i), sc.Name))
 	}
 	ours, lat := createAndWaitBound(b, cs, claims)
-	after := scrape(b, proc.MetricsAddr(), "rest_client_requests_total", "method")
+	after := framework.Scrape(b, proc.MetricsAddr(), "rest_client_requests_total", "method")
 	writes := 0.0
 	for _, m := range []string{"POST", "PUT", "PATCH", "DELETE"} {
 		writes += after[m] - before[m]
