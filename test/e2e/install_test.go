@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -136,6 +139,8 @@ func TestInstallManifestRunsTheQuickStart(t *testing.T) {
 	kubectl(t, "-n", ns, "delete", "pod/hostpath-test-pod", "pvc/hostpath-test-claim")
 	waitGone(t, dir, time.Minute)
 
+	rollingRestartLosesNoAdmission(t)
+
 	// A broken install: another class marked cluster default takes the
 	// class-less claims; check says so and how to fix it.
 	rival := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "rival-default", Annotations: map[string]string{policy.AnnIsDefaultClass: "true"}},
@@ -154,4 +159,68 @@ func mustRoot(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return root
+}
+
+// rollingRestartLosesNoAdmission restarts the DaemonSet while class-less
+// claims are created at 10/s: no create fails, and every claim ends with the
+// hostpath class. On this loopback cluster the pod is replaced rather than
+// surged (see framework.LoopbackManifest), so claims admitted while no pod
+// serves pass unmutated (failurePolicy Ignore) and the default-class
+// reconciler gives them the class; the test reports how many.
+func rollingRestartLosesNoAdmission(t *testing.T) {
+	ns := framework.NewNamespace(t)
+	cs := framework.Clientset()
+	var mu sync.Mutex
+	var created, mutated int
+	var failures []string
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			c := newClaim(ns, fmt.Sprintf("roll-%d", i), "1Mi", nil, nil)
+			got, err := cs.CoreV1().PersistentVolumeClaims(ns).Create(context.Background(), c, metav1.CreateOptions{})
+			mu.Lock()
+			switch {
+			case err != nil:
+				failures = append(failures, err.Error())
+			default:
+				created++
+				if got.Spec.StorageClassName != nil {
+					mutated++
+				}
+			}
+			mu.Unlock()
+		}
+	})
+	time.Sleep(2 * time.Second)
+	kubectl(t, "-n", "hostpath-provisioner", "rollout", "restart", "daemonset/hostpath-provisioner")
+	kubectl(t, "-n", "hostpath-provisioner", "rollout", "status", "daemonset/hostpath-provisioner", "--timeout=3m")
+	time.Sleep(3 * time.Second)
+	close(stop)
+	wg.Wait()
+
+	t.Logf("rolling restart: %d claims created, %d failed, %d got their class at admission, %d passed unmutated while no pod served",
+		created, len(failures), mutated, created-mutated)
+	if len(failures) > 0 {
+		t.Errorf("%d creates failed during the rolling restart, first: %s", len(failures), failures[0])
+	}
+	framework.WaitFor(t, 2*time.Minute, func() (bool, error) {
+		list, err := cs.CoreV1().PersistentVolumeClaims(ns).List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, c := range list.Items {
+			if c.Spec.StorageClassName == nil || *c.Spec.StorageClassName != "hostpath" {
+				return false, nil
+			}
+		}
+		return len(list.Items) == created, nil
+	})
 }

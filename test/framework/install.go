@@ -8,6 +8,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 )
 
@@ -28,7 +29,8 @@ func BuildProjectImage(dir, binary string) (string, error) {
 // LoopbackManifest adapts an install manifest to this cluster, changing one
 // thing: the API server listens on 127.0.0.1 only and there is no
 // kube-proxy, so the DaemonSet uses the host network and reaches the API
-// server at 127.0.0.1:6443. Everything else (RBAC, probes, certificates,
+// server at 127.0.0.1:6443 (and, as two pods on one host network cannot
+// share ports, rolls out by replacing its pod rather than surging). Everything else (RBAC, probes, certificates,
 // webhook Service routing) stays as users apply it.
 func LoopbackManifest(manifest []byte) ([]byte, error) {
 	var out bytes.Buffer
@@ -40,6 +42,12 @@ func LoopbackManifest(manifest []byte) ([]byte, error) {
 			}
 			spec := &ds.Spec.Template.Spec
 			spec.HostNetwork = true
+			// On the host network a second pod cannot bind the same ports, so
+			// a rollout here replaces the pod instead of surging.
+			if ru := ds.Spec.UpdateStrategy.RollingUpdate; ru != nil {
+				zero, one := intstr.FromInt32(0), intstr.FromInt32(1)
+				ru.MaxSurge, ru.MaxUnavailable = &zero, &one
+			}
 			spec.DNSPolicy = corev1.DNSClusterFirstWithHostNet
 			for i := range spec.Containers {
 				spec.Containers[i].Env = append(spec.Containers[i].Env,

@@ -15,7 +15,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // ReuseKubeconfigEnv names a kubeconfig of a running cluster that Main uses
@@ -49,6 +51,9 @@ func Main(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
+	// The tests' controller-runtime clients log API warnings through this;
+	// unset, controller-runtime prints a stack trace instead.
+	ctrllog.SetLogger(klog.Background())
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	ctx, cancel := context.WithCancel(context.Background())
