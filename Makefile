@@ -61,7 +61,7 @@ manifests: cluster-bins
 verify-manifests: cluster-bins
 	$(GO) test -count=1 ./test/manifests/...
 
-## test: the whole suite, from a fresh clone: deps, vet, unit tests with -race, manifests, e2e on a loopback cluster.
+## test: the whole suite, from a fresh clone: deps, vet, govulncheck, unit tests with -race, manifests, e2e on a loopback cluster.
 test: deps vet vuln unit verify-manifests e2e
 
 ## cluster-up / cluster-down: a loopback cluster for manual use.
