@@ -243,11 +243,21 @@ func TestWebhook(t *testing.T) {
 			c.Spec.VolumeMode = &block
 			return c
 		}(), `spec.volumeMode: Unsupported value: "Block": supported values: "Filesystem"`},
-		{"a clone", func() *corev1.PersistentVolumeClaim {
+		{"a clone in another class than its source", func() *corev1.PersistentVolumeClaim {
 			c := newClaim(ns, "clone", "5Mi", &limited.Name, nil)
 			c.Spec.DataSource = &corev1.TypedLocalObjectReference{Kind: "PersistentVolumeClaim", Name: "classless"}
 			return c
-		}(), `Forbidden: PersistentVolumeClaim "classless": a hostpath volume always starts empty`},
+		}(), `spec.storageClassName: Invalid value: "` + limited.Name + `": must be "hostpath", the class of the source claim classless`},
+		{"a clone smaller than its source", func() *corev1.PersistentVolumeClaim {
+			c := newClaim(ns, "small-clone", "512Ki", &hostpath.Name, nil)
+			c.Spec.DataSource = &corev1.TypedLocalObjectReference{Kind: "PersistentVolumeClaim", Name: "classless"}
+			return c
+		}(), `spec.resources.requests[storage]: Invalid value: "512Ki": must be at least 1Mi, the size of the source claim classless`},
+		{"a snapshot as data source", func() *corev1.PersistentVolumeClaim {
+			c := newClaim(ns, "from-snapshot", "5Mi", &limited.Name, nil)
+			c.Spec.DataSourceRef = &corev1.TypedObjectReference{APIGroup: ptr.To("snapshot.storage.k8s.io"), Kind: "VolumeSnapshot", Name: "snap"}
+			return c
+		}(), `spec.dataSourceRef.kind: Unsupported value: "VolumeSnapshot.snapshot.storage.k8s.io"`},
 		{"a typo in an annotation", newClaim(ns, "typo", "5Mi", &limited.Name, map[string]string{"hostpath.dev/on-delte": "retain"}),
 			`metadata.annotations[hostpath.dev/on-delte]: Invalid value: "retain": unknown annotation, did you mean "hostpath.dev/on-delete"?`},
 		{"a bad on-delete", newClaim(ns, "bad-on-delete", "5Mi", &limited.Name, map[string]string{policy.AnnOnDelete: "keep"}),
