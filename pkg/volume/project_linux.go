@@ -95,6 +95,14 @@ func projectBytes(bytes int64) (uint64, error) {
 // IDs (an earlier attempt crashed after giving it one) keeps it and gets
 // the limit again.
 func (s *Store) limitProject(rel string, bytes int64) error {
+	return s.withProject(rel, bytes, func(fd int, id uint32, limit uint64) error {
+		return s.giveProject(rel, fd, id, limit)
+	})
+}
+
+// withProject opens the volume rel and calls fn with its fd, its current
+// project ID and bytes as a project limit.
+func (s *Store) withProject(rel string, bytes int64, fn func(fd int, id uint32, limit uint64) error) error {
 	limit, err := projectBytes(bytes)
 	if err != nil {
 		return err
@@ -109,6 +117,10 @@ func (s *Store) limitProject(rel string, bytes int64) error {
 	if err != nil {
 		return err
 	}
+	return fn(fd, id, limit)
+}
+
+func (s *Store) giveProject(rel string, fd int, id uint32, limit uint64) error {
 	if ourProject(id) {
 		if err := s.projects.SetLimit(fd, id, limit); err != nil {
 			return err
@@ -118,7 +130,7 @@ func (s *Store) limitProject(rel string, bytes int64) error {
 
 	s.idMu.Lock()
 	defer s.idMu.Unlock()
-	id, err = quota.NextProjectID(s.projectHint(rel), func(id uint32) (bool, error) { return s.projects.InUse(fd, id) })
+	id, err := quota.NextProjectID(s.projectHint(rel), func(id uint32) (bool, error) { return s.projects.InUse(fd, id) })
 	if err != nil {
 		return err
 	}
@@ -140,24 +152,12 @@ func (s *Store) limitProject(rel string, bytes int64) error {
 // has. A volume without one of our IDs was made without a limit, and giving
 // it one now would not cover the files already in it.
 func (s *Store) setProjectLimit(rel string, bytes int64) error {
-	limit, err := projectBytes(bytes)
-	if err != nil {
-		return err
-	}
-	dir, err := s.openVolumeDir(rel)
-	if err != nil {
-		return fmt.Errorf("opening %q: %w", rel, err)
-	}
-	defer dir.Close()
-	fd := int(dir.Fd())
-	id, err := s.projects.ProjectID(fd)
-	if err != nil {
-		return err
-	}
-	if !ourProject(id) {
-		return fmt.Errorf("%q has no project ID of this provisioner (it has %d), so its size is not enforced", rel, id)
-	}
-	return s.projects.SetLimit(fd, id, limit)
+	return s.withProject(rel, bytes, func(fd int, id uint32, limit uint64) error {
+		if !ourProject(id) {
+			return fmt.Errorf("%q has no project ID of this provisioner (it has %d), so its size is not enforced", rel, id)
+		}
+		return s.projects.SetLimit(fd, id, limit)
+	})
 }
 
 // volumeProject is the project ID of ours that the volume rel has, or 0:
