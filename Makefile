@@ -7,7 +7,7 @@ BIN := bin
 E2E_STATE ?= /var/tmp/hostpath-provisioner-e2e
 export CLUSTER_STATE_DIR := $(E2E_STATE)
 
-APT_PACKAGES := containerd runc containernetworking-plugins busybox-static iptables iproute2 btrfs-progs jq
+APT_PACKAGES := containerd runc containernetworking-plugins busybox-static iptables iproute2 btrfs-progs jq xfsprogs
 
 .PHONY: all build test unit e2e demo deps apt-deps go-deps cluster-bins cluster-up cluster-down bench manifests verify-manifests vet vuln clean
 

@@ -3,10 +3,8 @@ package quota
 import (
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -269,7 +267,7 @@ func TestDetectExplainsWhatTheAdminMustDo(t *testing.T) {
 // feature unless the kernel has CONFIG_QUOTA and CONFIG_QFMT_V2.
 
 func TestPlainExt4IsReportedAsWithoutProjectQuotas(t *testing.T) {
-	mnt := mountImage(t, "ext4", 64<<20, []string{"mkfs.ext4", "-q", "-F", "-I", "256"}, "")
+	mnt := quotatest.MountImage(t, "ext4", 64<<20, []string{"mkfs.ext4", "-q", "-F", "-I", "256"}, "")
 	dir := mustOpenDir(t, mnt)
 	fd := int(dir.Fd())
 	if k, reason, err := Detect(fd); err != nil || k != None || !strings.Contains(reason, "ext4 without project quotas") {
@@ -297,7 +295,7 @@ func TestPlainExt4IsReportedAsWithoutProjectQuotas(t *testing.T) {
 }
 
 func TestSetProjectOnExt4MarksTheDirectoryAndWhatIsCreatedBelowIt(t *testing.T) {
-	mnt := mountImage(t, "ext4", 64<<20, []string{"mkfs.ext4", "-q", "-F", "-I", "256", "-O", "project"}, "")
+	mnt := quotatest.MountImage(t, "ext4", 64<<20, []string{"mkfs.ext4", "-q", "-F", "-I", "256", "-O", "project"}, "")
 	checkSetProject(t, mnt)
 
 	dir := mustOpenDir(t, mnt)
@@ -316,7 +314,7 @@ func TestSetProjectOnExt4MarksTheDirectoryAndWhatIsCreatedBelowIt(t *testing.T) 
 }
 
 func TestSetProjectOnXFSMarksTheDirectoryAndWhatIsCreatedBelowIt(t *testing.T) {
-	mnt := mountImage(t, "xfs", 320<<20, []string{"mkfs.xfs", "-q", "-f"}, "")
+	mnt := quotatest.MountImage(t, "xfs", 320<<20, []string{"mkfs.xfs", "-q", "-f"}, "")
 	checkSetProject(t, mnt)
 
 	dir := mustOpenDir(t, mnt)
@@ -342,16 +340,9 @@ func TestProjectQuotaStateOnBtrfsSaysItHasNone(t *testing.T) {
 // Where the kernel supports them, project quotas are tested end to end on
 // both filesystems. Where it does not, the test says which step failed.
 func TestProjectQuotaRefusesWritesBeyondTheLimit(t *testing.T) {
-	for _, fs := range []struct {
-		name string
-		size int64
-		mkfs []string
-	}{
-		{"ext4", 64 << 20, []string{"mkfs.ext4", "-q", "-F", "-I", "256", "-O", "project,quota"}},
-		{"xfs", 320 << 20, []string{"mkfs.xfs", "-q", "-f"}},
-	} {
-		t.Run(fs.name, func(t *testing.T) {
-			mnt := mountImage(t, fs.name, fs.size, fs.mkfs, "prjquota")
+	for _, fsType := range []string{"ext4", "xfs"} {
+		t.Run(fsType, func(t *testing.T) {
+			mnt := quotatest.MountProjectQuota(t, fsType)
 			base := mustOpenDir(t, mnt)
 			fd := int(base.Fd())
 			if k, reason, err := Detect(fd); err != nil || k != Project {
@@ -450,93 +441,3 @@ func checkSetProject(t *testing.T, mnt string) {
 // line (the image path is appended) and loop-mounts it with the extra mount
 // options; it is unmounted at cleanup. Where a step is impossible here it
 // skips, naming the step, the error and what the kernel logged about it.
-func mountImage(t *testing.T, fsType string, size int64, mkfs []string, opts string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: mounting a filesystem image needs root")
-	}
-	if _, err := exec.LookPath(mkfs[0]); err != nil {
-		t.Skipf("skipping: %s not installed (Debian: e2fsprogs / xfsprogs)", mkfs[0])
-	}
-	dir := t.TempDir()
-	img, mnt := filepath.Join(dir, "fs.img"), filepath.Join(dir, "mnt")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Create(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = f.Truncate(size)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(mkfs[0], append(mkfs[1:], img)...).CombinedOutput(); err != nil {
-		t.Skipf("skipping: %s refused: %v %s", strings.Join(mkfs, " "), err, out)
-	}
-	mountOpts := "loop"
-	if opts != "" {
-		mountOpts += "," + opts
-	}
-	klog := followKernelLog()
-	defer klog.close()
-	if out, err := exec.Command("mount", "-t", fsType, "-o", mountOpts, img, mnt).CombinedOutput(); err != nil {
-		t.Skipf("skipping: the kernel refuses to mount %s with -o %s: %v: %s; kernel log: %s",
-			fsType, mountOpts, err, strings.TrimSpace(string(out)), klog.about(fsType))
-	}
-	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
-	return mnt
-}
-
-// kernelLog reads what the kernel logs from the moment it is opened: the
-// reason for a refused mount is only there.
-type kernelLog struct{ fd int }
-
-func followKernelLog() kernelLog {
-	fd, err := unix.Open("/dev/kmsg", unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return kernelLog{fd: -1}
-	}
-	if _, err := unix.Seek(fd, 0, io.SeekEnd); err != nil {
-		unix.Close(fd)
-		return kernelLog{fd: -1}
-	}
-	return kernelLog{fd: fd}
-}
-
-// about returns the new records that mention fsType (the log is shared
-// with everything else happening on the machine).
-func (k kernelLog) about(fsType string) string {
-	if k.fd < 0 {
-		return "(unavailable)"
-	}
-	var found []string
-	buf := make([]byte, 8192)
-	for {
-		n, err := unix.Read(k.fd, buf)
-		if errors.Is(err, unix.EPIPE) { // records overwritten while we read
-			continue
-		}
-		if err != nil || n <= 0 {
-			break
-		}
-		// A record is "prio,seq,time,flags;message\n" plus
-		// continuation lines.
-		rec := string(buf[:n])
-		msg, _, _ := strings.Cut(rec[strings.IndexByte(rec, ';')+1:], "\n")
-		if strings.Contains(strings.ToLower(msg), fsType) {
-			found = append(found, msg)
-		}
-	}
-	if len(found) == 0 {
-		return "(nothing about " + fsType + ")"
-	}
-	return strings.Join(found, " | ")
-}
-
-func (k kernelLog) close() {
-	if k.fd >= 0 {
-		unix.Close(k.fd)
-	}
-}
