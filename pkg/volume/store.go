@@ -17,6 +17,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -323,6 +324,9 @@ func ArchiveName(rel string, t time.Time) string {
 	const prefix = "archived-"
 	// Keep within NAME_MAX; the stamp and prefix matter more than the tail.
 	if room := 255 - len(prefix) - 1 - len(stamp); len(flat) > room {
+		for room > 0 && !utf8.RuneStart(flat[room]) {
+			room-- // never cut a character in two
+		}
 		flat = flat[:room]
 	}
 	return prefix + flat + "-" + stamp
