@@ -68,6 +68,7 @@ func BenchmarkAdmission(b *testing.B) {
 	const n, rate = 500, 50
 	cs := fastClient()
 	ctx := context.Background()
+	settle(b, cs)
 	ns := namespace(b)
 	// The process's own namespace: its default-class reconciler leaves
 	// claims there alone, so class-less claims stay as created, as they

@@ -178,6 +178,7 @@ func BenchmarkProvision500Immediate(b *testing.B) {
 	const n = 500
 	cs := fastClient()
 	ctx := context.Background()
+	settle(b, cs)
 
 	// Floor: pre-made PVs, the binder does all the work.
 	floorNS := namespace(b)
@@ -195,6 +196,18 @@ func BenchmarkProvision500Immediate(b *testing.B) {
 		floorClaims = append(floorClaims, claimOf(floorNS, fmt.Sprintf("c%d", i), floorClass))
 	}
 	floor, floorLat := createAndWaitBound(b, cs, floorClaims)
+
+	// The protocol: a provisioner that creates PVs instantly, through the
+	// same library with the same settings as ours.
+	nullNS := namespace(b)
+	nullName := "null.bench.hostpath.dev"
+	startNullProvisioner(b, nullName)
+	createClass(b, cs, nullClass(nullNS, nullName))
+	var nullClaims []*corev1.PersistentVolumeClaim
+	for i := range n {
+		nullClaims = append(nullClaims, claimOf(nullNS, fmt.Sprintf("c%d", i), nullNS))
+	}
+	protocol, protocolLat := createAndWaitBound(b, cs, nullClaims)
 
 	// Ours.
 	base, err := os.MkdirTemp("", "hpp-bench-")
@@ -225,6 +238,10 @@ func BenchmarkProvision500Immediate(b *testing.B) {
 		b.Errorf("%d directories for %d claims", len(entries), n)
 	}
 	reportVsFloor(b, floor, ours, floorLat, lat)
+	b.ReportMetric(protocol.Seconds(), "s-protocol")
+	b.ReportMetric(ours.Seconds()/protocol.Seconds(), "x-protocol")
+	b.ReportMetric(float64(pct(protocolLat, 0.5).Milliseconds()), "ms-protocol-p50")
+	b.ReportMetric(float64(pct(protocolLat, 0.99).Milliseconds()), "ms-protocol-p99")
 	b.ReportMetric(writes/n, "writes/volume")
 	b.ReportMetric(gets/n, "GETs/volume")
 	b.Logf("writes by method: %v (before %v)", after, before)
@@ -237,6 +254,7 @@ func BenchmarkMemoryAndStartup(b *testing.B) {
 	const n = 5000
 	cs := fastClient()
 	ctx := context.Background()
+	settle(b, cs)
 	base, err := os.MkdirTemp("", "hpp-bench-")
 	if err != nil {
 		b.Fatal(err)

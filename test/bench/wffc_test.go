@@ -24,6 +24,7 @@ func BenchmarkWaitForFirstConsumer50(b *testing.B) {
 	const n = 50
 	cs := fastClient()
 	ctx := context.Background()
+	settle(b, cs)
 	wffc := ptr.To(storagev1.VolumeBindingWaitForFirstConsumer)
 
 	floorNS := namespace(b)
