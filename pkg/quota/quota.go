@@ -37,6 +37,22 @@ const (
 // ErrQuotaDisabled means btrfs quotas (qgroups) are off on the filesystem.
 var ErrQuotaDisabled = errors.New("btrfs quotas are not enabled on this filesystem (run `btrfs quota enable <base path>`)")
 
+// Unavailable says err means sizes cannot be enforced here, rather than
+// that something broke: quotas are off on the filesystem, or this process
+// lacks CAP_SYS_ADMIN, which the kernel requires for setting and reading
+// qgroup and project quota limits.
+func Unavailable(err error) bool {
+	return errors.Is(err, ErrQuotaDisabled) || errors.Is(err, ErrProjectQuotaDisabled) || errors.Is(err, unix.EPERM)
+}
+
+// Hint adds what to do to an error of an unavailable quota.
+func Hint(err error) error {
+	if errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("%w: setting and reading quota limits needs the capability CAP_SYS_ADMIN, which this process does not have (add SYS_ADMIN to the container's capabilities to enforce sizes)", err)
+	}
+	return err
+}
+
 // ErrProjectQuotaDisabled means the filesystem is not accounting project
 // quotas: the kernel has no project quota state to read or change. Detect
 // says what the admin must do for the filesystem at hand.

@@ -280,7 +280,11 @@ func (s *Store) finishClone(tmp, dst string, how CloneMethod, id string) error {
 	} else if err = unix.Fremovexattr(fd, cloneMarker); errors.Is(err, unix.ENODATA) {
 		err = nil // a snapshot of a clone inherits its source's mark; nothing to drop here
 	}
-	if err != nil && !errors.Is(err, unix.EOPNOTSUPP) {
+	// Without xattr support, or without CAP_SYS_ADMIN (which trusted.*
+	// needs), the clone is unmarked: a retry after a crash in the moment
+	// between the rename and the PV then reports a collision instead of
+	// adopting it.
+	if err != nil && !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EPERM) {
 		return fmt.Errorf("marking %q as a finished clone: %w", tmp, err)
 	}
 	// Once renamed, the clone is trusted to be whole: its data must reach

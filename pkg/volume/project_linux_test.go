@@ -325,6 +325,29 @@ func TestProjectQuotasSwitchedOffAfterStart(t *testing.T) {
 	}
 }
 
+// In a container without CAP_SYS_ADMIN the kernel refuses quota limits
+// with EPERM: "auto" carries on unenforced, "required" names the missing
+// capability.
+func TestWithoutCapSysAdminAutoIsUnenforcedAndRequiredSaysWhy(t *testing.T) {
+	s, base, f := fakeStore(t)
+	f.setLimitErr = unix.EPERM
+	enforced, err := s.Create("auto", 0o777, Owner{}, Limit{Bytes: 1 << 20, Mode: policy.QuotaAuto})
+	if err != nil || enforced {
+		t.Errorf("auto: %v, %v; want an unenforced volume", enforced, err)
+	}
+	_, err = s.Create("required", 0o777, Owner{}, Limit{Bytes: 1 << 20, Mode: policy.QuotaRequired})
+	if err == nil || !strings.Contains(err.Error(), "CAP_SYS_ADMIN") || !errors.Is(err, unix.EPERM) {
+		t.Errorf("required: %v, want an error naming CAP_SYS_ADMIN", err)
+	}
+	if _, err := os.Stat(filepath.Join(base, "required")); !os.IsNotExist(err) {
+		t.Errorf("required: the refused directory was left behind: %v", err)
+	}
+	f.quotasErr = unix.EPERM
+	if sp, err := s.Space(); err != nil || sp.Enforcing {
+		t.Errorf("Space without the capability = %+v, %v; want the free space, not an error", sp, err)
+	}
+}
+
 func TestQuotaRequiredSaysWhatTheAdminMustDoForProjectQuotas(t *testing.T) {
 	s, base, f := fakeStore(t)
 	s.kind = quota.None

@@ -191,14 +191,13 @@ func (s *Store) limit(rel string, limit Limit) (bool, error) {
 	} else {
 		err = s.setLimit(rel, limit.Bytes)
 	}
-	disabled := errors.Is(err, quota.ErrQuotaDisabled) || errors.Is(err, quota.ErrProjectQuotaDisabled)
 	switch {
 	case err == nil:
 		return true, nil
-	case disabled && limit.Mode != policy.QuotaRequired:
+	case quota.Unavailable(err) && limit.Mode != policy.QuotaRequired:
 		return false, nil
 	default:
-		return false, fmt.Errorf("limiting %q to %d bytes: %w", rel, limit.Bytes, err)
+		return false, fmt.Errorf("limiting %q to %d bytes: %w", rel, limit.Bytes, quota.Hint(err))
 	}
 }
 
@@ -468,7 +467,7 @@ func (s *Store) reserved() (sum uint64, enforcing bool, err error) {
 	switch s.kind {
 	case quota.Btrfs:
 		limits, err := quota.QgroupLimits(fd)
-		if errors.Is(err, quota.ErrQuotaDisabled) {
+		if quota.Unavailable(err) {
 			return 0, false, nil
 		}
 		if err != nil {
@@ -479,7 +478,7 @@ func (s *Store) reserved() (sum uint64, enforcing bool, err error) {
 		}
 	case quota.Project:
 		projects, err := s.projects.Quotas(fd)
-		if errors.Is(err, quota.ErrProjectQuotaDisabled) {
+		if quota.Unavailable(err) {
 			return 0, false, nil
 		}
 		if err != nil {

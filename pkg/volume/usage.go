@@ -85,7 +85,7 @@ func (s *Store) backendUsage(rel string) (u Usage, ok bool, err error) {
 			return Usage{}, false, nil
 		}
 		used, limit, err := quota.QgroupUsage(fd)
-		if errors.Is(err, quota.ErrQuotaDisabled) {
+		if quota.Unavailable(err) {
 			return Usage{}, false, nil
 		}
 		if err != nil {
@@ -103,7 +103,7 @@ func (s *Store) backendUsage(rel string) (u Usage, ok bool, err error) {
 			return Usage{}, false, nil
 		}
 		used, limit, err := s.projects.Usage(fd, id)
-		if errors.Is(err, quota.ErrProjectQuotaDisabled) {
+		if quota.Unavailable(err) {
 			return Usage{}, false, nil
 		}
 		if err != nil {
