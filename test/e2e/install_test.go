@@ -136,6 +136,7 @@ func TestInstallManifestRunsTheQuickStart(t *testing.T) {
 	if got := readFile(t, filepath.Join(dir, "SUCCESS")); !strings.Contains(got, "written by") {
 		t.Errorf("SUCCESS = %q", got)
 	}
+	cloneUnderShippedCapabilities(t, ns, "hostpath-test-claim", "SUCCESS")
 	kubectl(t, "-n", ns, "delete", "pod/hostpath-test-pod", "pvc/hostpath-test-claim")
 	waitGone(t, dir, time.Minute)
 
@@ -223,4 +224,23 @@ func rollingRestartLosesNoAdmission(t *testing.T) {
 		}
 		return len(list.Items) == created, nil
 	})
+}
+
+// cloneUnderShippedCapabilities clones source with the capabilities the
+// install manifest gives the process (no CAP_SYS_ADMIN) and reads file back
+// from the clone in a pod.
+func cloneUnderShippedCapabilities(t *testing.T, ns, source, file string) {
+	t.Helper()
+	clone := newClaim(ns, "hostpath-test-clone", "1Mi", ptr.To("hostpath"), nil)
+	clone.Spec.DataSource = &corev1.TypedLocalObjectReference{Kind: "PersistentVolumeClaim", Name: source}
+	create(t, clone)
+	t.Cleanup(func() {
+		framework.Kubectl("-n", ns, "delete", "--ignore-not-found", "pod/hostpath-test-clone-reader", "pvc/hostpath-test-clone")
+	})
+	framework.RunPod(t, writerPod(ns, "hostpath-test-clone-reader", clone.Name, "cat /data/"+file))
+	framework.WaitPodSucceeded(t, ns, "hostpath-test-clone-reader", 2*time.Minute)
+	if logs := framework.PodLogs(t, ns, "hostpath-test-clone-reader"); !strings.Contains(logs, "written by") {
+		t.Errorf("the clone's %s as a pod reads it: %q", file, logs)
+	}
+	waitEvent(t, ns, clone.Name, "Cloned", "by copy", time.Minute)
 }
