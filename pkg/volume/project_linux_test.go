@@ -306,45 +306,41 @@ func TestCreateUndoesTheLimitWhenTheDirectoryCannotJoinTheProject(t *testing.T) 
 	}
 }
 
-func TestProjectQuotasSwitchedOffAfterStart(t *testing.T) {
-	s, base, f := fakeStore(t)
-	f.setLimitErr = quota.ErrProjectQuotaDisabled
-	enforced, err := s.Create("auto", 0o777, Owner{}, Limit{Bytes: 1 << 20, Mode: policy.QuotaAuto})
-	if err != nil || enforced {
-		t.Errorf("auto: %v, %v; want an unenforced volume", enforced, err)
-	}
-	if id := f.projectOf(t, filepath.Join(base, "auto")); id != 0 {
-		t.Errorf("auto: the unenforced volume has project %d", id)
-	}
-	_, err = s.Create("required", 0o777, Owner{}, Limit{Bytes: 1 << 20, Mode: policy.QuotaRequired})
-	if !errors.Is(err, quota.ErrProjectQuotaDisabled) {
-		t.Errorf("required: %v, want ErrProjectQuotaDisabled", err)
-	}
-	if _, err := os.Stat(filepath.Join(base, "required")); !os.IsNotExist(err) {
-		t.Errorf("required: the refused directory was left behind: %v", err)
-	}
-}
-
-// In a container without CAP_SYS_ADMIN the kernel refuses quota limits
-// with EPERM: "auto" carries on unenforced, "required" names the missing
-// capability.
-func TestWithoutCapSysAdminAutoIsUnenforcedAndRequiredSaysWhy(t *testing.T) {
-	s, base, f := fakeStore(t)
-	f.setLimitErr = unix.EPERM
-	enforced, err := s.Create("auto", 0o777, Owner{}, Limit{Bytes: 1 << 20, Mode: policy.QuotaAuto})
-	if err != nil || enforced {
-		t.Errorf("auto: %v, %v; want an unenforced volume", enforced, err)
-	}
-	_, err = s.Create("required", 0o777, Owner{}, Limit{Bytes: 1 << 20, Mode: policy.QuotaRequired})
-	if err == nil || !strings.Contains(err.Error(), "CAP_SYS_ADMIN") || !errors.Is(err, unix.EPERM) {
-		t.Errorf("required: %v, want an error naming CAP_SYS_ADMIN", err)
-	}
-	if _, err := os.Stat(filepath.Join(base, "required")); !os.IsNotExist(err) {
-		t.Errorf("required: the refused directory was left behind: %v", err)
-	}
-	f.quotasErr = unix.EPERM
-	if sp, err := s.Space(); err != nil || sp.Enforcing {
-		t.Errorf("Space without the capability = %+v, %v; want the free space, not an error", sp, err)
+// When the kernel will not set a limit (quotas switched off after start,
+// or, in a container without CAP_SYS_ADMIN, EPERM), "auto" carries on
+// unenforced, "required" is refused saying why and leaves nothing behind,
+// and Space falls back to the free space.
+func TestAKernelThatWillNotLimitLeavesAutoUnenforcedAndRefusesRequired(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		err     error
+		wantMsg string
+	}{
+		{"project quotas switched off after start", quota.ErrProjectQuotaDisabled, "project quotas are not enabled"},
+		{"no CAP_SYS_ADMIN", unix.EPERM, "CAP_SYS_ADMIN"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, base, f := fakeStore(t)
+			f.setLimitErr = tc.err
+			enforced, err := s.Create("auto", 0o777, Owner{}, Limit{Bytes: 1 << 20, Mode: policy.QuotaAuto})
+			if err != nil || enforced {
+				t.Errorf("auto: %v, %v; want an unenforced volume", enforced, err)
+			}
+			if id := f.projectOf(t, filepath.Join(base, "auto")); id != 0 {
+				t.Errorf("auto: the unenforced volume has project %d", id)
+			}
+			_, err = s.Create("required", 0o777, Owner{}, Limit{Bytes: 1 << 20, Mode: policy.QuotaRequired})
+			if !errors.Is(err, tc.err) || !strings.Contains(err.Error(), tc.wantMsg) {
+				t.Errorf("required: %v, want %v saying %q", err, tc.err, tc.wantMsg)
+			}
+			if _, err := os.Stat(filepath.Join(base, "required")); !os.IsNotExist(err) {
+				t.Errorf("required: the refused directory was left behind: %v", err)
+			}
+			f.quotasErr = tc.err
+			if sp, err := s.Space(); err != nil || sp.Enforcing {
+				t.Errorf("Space = %+v, %v; want the free space, not an error", sp, err)
+			}
+		})
 	}
 }
 
