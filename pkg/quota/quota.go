@@ -34,6 +34,9 @@ const (
 	Project Kind = "project"
 )
 
+// Enforces says the kind can hold a volume to its size.
+func (k Kind) Enforces() bool { return k == Btrfs || k == Project }
+
 // ErrQuotaDisabled means btrfs quotas (qgroups) are off on the filesystem.
 var ErrQuotaDisabled = errors.New("btrfs quotas are not enabled on this filesystem (run `btrfs quota enable <base path>`)")
 

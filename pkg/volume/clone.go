@@ -114,7 +114,7 @@ func (s *Store) Clone(src, dst string, limit Limit, opt CloneOptions) (how Clone
 			return "", false, fmt.Errorf("volume path %q %w", p, err)
 		}
 	}
-	useQuota := limit.Mode != policy.QuotaOff && (s.kind == quota.Btrfs || s.kind == quota.Project)
+	useQuota := limit.Mode != policy.QuotaOff && s.kind.Enforces()
 	report := &reporter{fn: opt.Progress, next: time.Now().Add(cloneProgressEvery)}
 
 	srcInfo, err := s.root.Lstat(src)
@@ -382,21 +382,6 @@ func (s *Store) discard(tmp string) error {
 		return fmt.Errorf("removed %q, but its project quota limit is left: %w", tmp, idErr)
 	}
 	return nil
-}
-
-// openDirNoFollow opens the directory rel; a symlink as its last component
-// is refused, not followed (os.Root would follow one that stays inside).
-func (s *Store) openDirNoFollow(rel string) (*os.File, error) {
-	parent, err := s.root.Open(path.Dir(rel))
-	if err != nil {
-		return nil, err
-	}
-	defer parent.Close()
-	fd, err := unix.Openat(int(parent.Fd()), path.Base(rel), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: rel, Err: err}
-	}
-	return os.NewFile(uintptr(fd), rel), nil
 }
 
 // cloneTempName is where dst is prepared: a sibling, so the final rename

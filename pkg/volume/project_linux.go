@@ -4,7 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/mazdermind/hostpath-provisioner/pkg/quota"
 )
@@ -66,21 +67,6 @@ func ourProject(id uint32) bool {
 	return id >= quota.ProjectIDMin && id <= quota.ProjectIDMax
 }
 
-// openVolumeDir opens the directory rel. Its parents are ours (created by
-// root, mode 0755), so nobody else can swap rel for a symlink between the
-// check and the open; the check keeps a symlink planted before we ever
-// made rel from being followed to another volume.
-func (s *Store) openVolumeDir(rel string) (*os.File, error) {
-	fi, err := s.root.Lstat(rel)
-	if err != nil {
-		return nil, err
-	}
-	if !fi.IsDir() {
-		return nil, fmt.Errorf("%q is not a directory (it is a %s)", rel, fi.Mode().Type())
-	}
-	return s.root.Open(rel)
-}
-
 // projectBytes is a limit the kernel can hold: 0 would mean "no limit".
 func projectBytes(bytes int64) (uint64, error) {
 	if bytes <= 0 {
@@ -107,7 +93,7 @@ func (s *Store) withProject(rel string, bytes int64, fn func(fd int, id uint32, 
 	if err != nil {
 		return err
 	}
-	dir, err := s.openVolumeDir(rel)
+	dir, err := s.openDirNoFollow(rel)
 	if err != nil {
 		return fmt.Errorf("opening %q: %w", rel, err)
 	}
@@ -167,14 +153,10 @@ func (s *Store) volumeProject(rel string) (uint32, error) {
 	if s.kind != quota.Project {
 		return 0, nil
 	}
-	fi, err := s.root.Lstat(rel)
-	if errors.Is(err, fs.ErrNotExist) || err == nil && !fi.IsDir() {
-		return 0, nil
+	dir, err := s.openDirNoFollow(rel)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+		return 0, nil // gone, or not a directory
 	}
-	if err != nil {
-		return 0, fmt.Errorf("inspecting %q: %w", rel, err)
-	}
-	dir, err := s.root.Open(rel)
 	if err != nil {
 		return 0, fmt.Errorf("opening %q: %w", rel, err)
 	}

@@ -109,7 +109,7 @@ func (s *Store) Create(rel string, mode fs.FileMode, owner Owner, limit Limit) (
 	if err := policy.SafeRelPath(rel); err != nil {
 		return false, fmt.Errorf("volume path %q %w", rel, err)
 	}
-	useQuota := limit.Mode != policy.QuotaOff && (s.kind == quota.Btrfs || s.kind == quota.Project)
+	useQuota := limit.Mode != policy.QuotaOff && s.kind.Enforces()
 	if limit.Mode == policy.QuotaRequired && !useQuota {
 		return false, fmt.Errorf("the class requires quota, but %s is on %s, where this provisioner cannot enforce sizes (supported: btrfs with quotas enabled; XFS or ext4 with project quotas enforced)", s.base, s.fsName)
 	}
@@ -213,6 +213,23 @@ func (s *Store) setLimit(rel string, bytes int64) error {
 	}
 	defer dir.Close()
 	return quota.SetLimit(int(dir.Fd()), uint64(max(bytes, 0)))
+}
+
+// openDirNoFollow opens the directory rel; a symlink as its last component
+// is refused, not followed (os.Root would follow one that stays inside), in
+// the same call that opens it, so nothing can swap rel between a check and
+// the open.
+func (s *Store) openDirNoFollow(rel string) (*os.File, error) {
+	parent, err := s.root.Open(path.Dir(rel))
+	if err != nil {
+		return nil, err
+	}
+	defer parent.Close()
+	fd, err := unix.Openat(int(parent.Fd()), path.Base(rel), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: rel, Err: err}
+	}
+	return os.NewFile(uintptr(fd), rel), nil
 }
 
 func (s *Store) checkAdoptable(rel string) error {
@@ -439,7 +456,7 @@ func (s *Store) Space() (Space, error) {
 		return Space{}, fmt.Errorf("statfs %s: %w", s.base, err)
 	}
 	sp := Space{Total: st.Blocks * uint64(st.Bsize), Free: st.Bavail * uint64(st.Bsize)}
-	if s.kind != quota.Btrfs && s.kind != quota.Project {
+	if !s.kind.Enforces() {
 		return sp, nil
 	}
 	reserved, enforcing, err := s.reserved()

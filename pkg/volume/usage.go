@@ -8,8 +8,6 @@ import (
 	"path"
 	"syscall"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 	"github.com/mazdermind/hostpath-provisioner/pkg/quota"
 )
@@ -67,10 +65,10 @@ func (s *Store) Usage(rel string, maxEntries int) (Usage, error) {
 // backendUsage reads the quota backend's figure for rel; ok is false when
 // it has none.
 func (s *Store) backendUsage(rel string) (u Usage, ok bool, err error) {
-	if s.kind != quota.Btrfs && s.kind != quota.Project {
+	if !s.kind.Enforces() {
 		return Usage{}, false, nil
 	}
-	dir, err := s.openVolumeDir(rel)
+	dir, err := s.openDirNoFollow(rel)
 	if err != nil {
 		return Usage{}, false, nil // not a directory, or gone: the walk says what it is
 	}
@@ -78,7 +76,7 @@ func (s *Store) backendUsage(rel string) (u Usage, ok bool, err error) {
 	fd := int(dir.Fd())
 	switch s.kind {
 	case quota.Btrfs:
-		if !subvolumeTop(fd) {
+		if !quota.IsSubvolume(fd) {
 			// A plain directory (quota: off, or made before quotas were
 			// on) is charged to the qgroup of the subvolume around it,
 			// whose number says nothing about this volume.
@@ -111,13 +109,6 @@ func (s *Store) backendUsage(rel string) (u Usage, ok bool, err error) {
 		}
 		return Usage{Used: clampInt64(used), Limit: clampInt64(limit), Source: FromProjectQuota}, true, nil
 	}
-}
-
-// subvolumeTop says whether the btrfs directory fd is the top of a
-// subvolume, which always has inode number 256 (BTRFS_FIRST_FREE_OBJECTID).
-func subvolumeTop(fd int) bool {
-	var st unix.Stat_t
-	return unix.Fstat(fd, &st) == nil && st.Ino == 256
 }
 
 func clampInt64(v uint64) int64 {
