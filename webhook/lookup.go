@@ -19,16 +19,22 @@ type lookup struct {
 	provisioner string
 }
 
-// class returns the named StorageClass, or nil when it does not exist. The
-// cache can lag a class created a moment ago (a common pattern in scripts
-// and tests: apply the class, then the claim), so a cache miss is confirmed
-// against the API server before we call the class missing.
+// get reads obj from the cache and confirms a miss against the API server
+// before calling it missing: the cache can lag an object created a moment
+// ago (a common pattern in scripts and tests: apply the class or namespace,
+// then the claim).
+func (l *lookup) get(ctx context.Context, key client.ObjectKey, obj client.Object) error {
+	err := l.cache.Get(ctx, key, obj)
+	if apierrors.IsNotFound(err) {
+		err = l.api.Get(ctx, key, obj)
+	}
+	return err
+}
+
+// class returns the named StorageClass, or nil when it does not exist.
 func (l *lookup) class(ctx context.Context, name string) (*storagev1.StorageClass, error) {
 	var sc storagev1.StorageClass
-	err := l.cache.Get(ctx, client.ObjectKey{Name: name}, &sc)
-	if apierrors.IsNotFound(err) {
-		err = l.api.Get(ctx, client.ObjectKey{Name: name}, &sc)
-	}
+	err := l.get(ctx, client.ObjectKey{Name: name}, &sc)
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
@@ -38,14 +44,10 @@ func (l *lookup) class(ctx context.Context, name string) (*storagev1.StorageClas
 	return &sc, nil
 }
 
-// claim returns the named claim, or nil when it does not exist; a cache
-// miss is confirmed against the API server, as for classes.
+// claim returns the named claim, or nil when it does not exist.
 func (l *lookup) claim(ctx context.Context, namespace, name string) (*corev1.PersistentVolumeClaim, error) {
 	var c corev1.PersistentVolumeClaim
-	err := l.cache.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &c)
-	if apierrors.IsNotFound(err) {
-		err = l.api.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &c)
-	}
+	err := l.get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &c)
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
@@ -64,18 +66,14 @@ func (l *lookup) clusterDefault(ctx context.Context) (*storagev1.StorageClass, e
 	return policy.ClusterDefaultClass(list.Items), nil
 }
 
-// namespaceAnnotations returns a namespace's annotations from the cache,
-// confirming a miss against the API server: a namespace and its first claim
-// are often created within milliseconds. A direct read for every admission
+// namespaceAnnotations returns a namespace's annotations from the cache
+// (a namespace and its first claim are often created within milliseconds,
+// hence get's confirmation of a miss). A direct read for every admission
 // would cost a round trip and count against the client's rate limit (at
 // 50 claims/s it doubled the p99 latency of a create).
 func (l *lookup) namespaceAnnotations(ctx context.Context, name string) (map[string]string, error) {
 	var ns corev1.Namespace
-	err := l.cache.Get(ctx, client.ObjectKey{Name: name}, &ns)
-	if apierrors.IsNotFound(err) {
-		err = l.api.Get(ctx, client.ObjectKey{Name: name}, &ns)
-	}
-	if err != nil {
+	if err := l.get(ctx, client.ObjectKey{Name: name}, &ns); err != nil {
 		return nil, fmt.Errorf("reading Namespace %s: %w", name, err)
 	}
 	return ns.Annotations, nil

@@ -166,7 +166,7 @@ func sameRequest(a, b *corev1.PersistentVolumeClaim) bool {
 // Kubernetes, the claim waits until its source appears.
 func (v *ClaimValidator) checkCloneSource(ctx context.Context, claim *corev1.PersistentVolumeClaim) (field.ErrorList, []string) {
 	name := policy.CloneSource(claim)
-	if name == "" || len(policy.ValidateClaimSpec(claim)) > 0 {
+	if name == "" {
 		return nil, nil
 	}
 	source, err := v.lookup.claim(ctx, claim.Namespace, name)

@@ -76,6 +76,27 @@ func TestValidateClaimSpec(t *testing.T) {
 	}
 }
 
+func TestCloneSourceNamesOnlyClaimsWeCanClone(t *testing.T) {
+	clone := claimOf("1Gi", func(c *corev1.PersistentVolumeClaim) {
+		c.Spec.DataSource = &corev1.TypedLocalObjectReference{Kind: "PersistentVolumeClaim", Name: "src"}
+	})
+	g, other := "snapshot.storage.k8s.io", "other"
+	snapshot := claimOf("1Gi", func(c *corev1.PersistentVolumeClaim) {
+		c.Spec.DataSourceRef = &corev1.TypedObjectReference{APIGroup: &g, Kind: "VolumeSnapshot", Name: "snap"}
+	})
+	elsewhere := claimOf("1Gi", func(c *corev1.PersistentVolumeClaim) {
+		c.Spec.DataSourceRef = &corev1.TypedObjectReference{Kind: "PersistentVolumeClaim", Name: "src", Namespace: &other}
+	})
+	if got := CloneSource(clone); got != "src" {
+		t.Errorf("clone of a claim: %q, want src", got)
+	}
+	for name, c := range map[string]*corev1.PersistentVolumeClaim{"a snapshot": snapshot, "a claim in another namespace": elsewhere, "no source": claimOf("1Gi")} {
+		if got := CloneSource(c); got != "" {
+			t.Errorf("%s: CloneSource = %q, want none", name, got)
+		}
+	}
+}
+
 func TestValidateCloneOf(t *testing.T) {
 	source := claimOf("2Gi")
 	source.Name = "src"

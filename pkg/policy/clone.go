@@ -9,9 +9,14 @@ import (
 )
 
 // CloneSource is the name of the claim, in the claim's own namespace, whose
-// data a new claim starts with; "" when it starts empty. The API server
-// mirrors dataSource into dataSourceRef, so dataSourceRef is read first.
+// data a new claim starts with; "" when it starts empty, or when its data
+// source is one we cannot clone (ValidateClaimSpec says why). The API
+// server mirrors dataSource into dataSourceRef, so dataSourceRef is read
+// first.
 func CloneSource(claim *corev1.PersistentVolumeClaim) string {
+	if len(validateDataSource(claim)) > 0 {
+		return ""
+	}
 	if ref := claim.Spec.DataSourceRef; ref != nil {
 		return ref.Name
 	}

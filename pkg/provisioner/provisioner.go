@@ -100,7 +100,7 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 		return nil, controller.ProvisioningFinished, &controller.IgnoredError{Reason: "the claim's selected node is " + opts.SelectedNode.Name}
 	}
 	var source *cloneSource
-	if policy.CloneSource(claim) != "" && len(policy.ValidateClaimSpec(claim)) == 0 {
+	if policy.CloneSource(claim) != "" {
 		src, err := p.resolveSource(ctx, claim)
 		if err != nil {
 			if opts.SelectedNode == nil && !p.cfg.IsLeader() {
