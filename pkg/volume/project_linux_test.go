@@ -67,6 +67,16 @@ func fakeStore(t *testing.T) (*Store, string, *fakeProjects) {
 	return s, base, f
 }
 
+// createLimited creates the volume rel of 1 MiB with quota "auto" and
+// returns the project it got.
+func createLimited(t *testing.T, s *Store, f *fakeProjects, rel string) uint32 {
+	t.Helper()
+	if _, err := s.Create(rel, 0o777, Owner{}, Limit{Bytes: 1 << 20, Mode: policy.QuotaAuto}); err != nil {
+		t.Fatal(err)
+	}
+	return f.projectOf(t, filepath.Join(s.Base(), rel))
+}
+
 // fakeKernel binds the fake to a test, for failing on a broken fd.
 type fakeKernel struct {
 	*fakeProjects
@@ -214,14 +224,11 @@ func TestCreateWithProjectQuotasSetsTheLimitBeforeTheProjectWhileTheDirectoryIsP
 }
 
 func TestCreateWithProjectQuotasSkipsIDsTheKernelHasInUse(t *testing.T) {
-	s, base, f := fakeStore(t)
+	s, _, f := fakeStore(t)
 	hint := quota.ProjectIDHint("vol")
 	f.record(hint).Inodes = 3 // someone's files
 	f.record(hint + 1).Limit = 1 << 20
-	if _, err := s.Create("vol", 0o777, Owner{}, Limit{Bytes: 1 << 20, Mode: policy.QuotaAuto}); err != nil {
-		t.Fatal(err)
-	}
-	if got := f.projectOf(t, filepath.Join(base, "vol")); got != hint+2 {
+	if got := createLimited(t, s, f, "vol"); got != hint+2 {
 		t.Errorf("project = %d, want %d: the first free ID from the hint", got, hint+2)
 	}
 }
@@ -278,10 +285,7 @@ func TestAnAdoptedDirectoryInTheAdminsProjectGetsOneOfOurs(t *testing.T) {
 	s, base, f := fakeStore(t)
 	os.Mkdir(filepath.Join(base, "vol"), 0o755)
 	f.setProjectOf(t, filepath.Join(base, "vol"), 42) // inherited from the base path, say
-	if _, err := s.Create("vol", 0o777, Owner{}, Limit{Bytes: 1 << 20, Mode: policy.QuotaAuto}); err != nil {
-		t.Fatal(err)
-	}
-	if got := f.projectOf(t, filepath.Join(base, "vol")); !ourProject(got) {
+	if got := createLimited(t, s, f, "vol"); !ourProject(got) {
 		t.Errorf("project = %d, want one from our range", got)
 	}
 	if f.quotas[42].Limit != 0 {
@@ -377,10 +381,7 @@ func TestQuotaOffOnAProjectQuotaFilesystemMakesAPlainDirectory(t *testing.T) {
 
 func TestResizeChangesTheLimitOfTheVolumesProject(t *testing.T) {
 	s, base, f := fakeStore(t)
-	if _, err := s.Create("vol", 0o777, Owner{}, Limit{Bytes: 1 << 20, Mode: policy.QuotaAuto}); err != nil {
-		t.Fatal(err)
-	}
-	id := f.projectOf(t, filepath.Join(base, "vol"))
+	id := createLimited(t, s, f, "vol")
 	if err := s.Resize("vol", 5<<20); err != nil {
 		t.Fatal(err)
 	}
@@ -405,10 +406,7 @@ func TestResizeChangesTheLimitOfTheVolumesProject(t *testing.T) {
 
 func TestRemoveClearsTheProjectLimitOnceTheTreeIsGone(t *testing.T) {
 	s, base, f := fakeStore(t)
-	if _, err := s.Create("ns/vol", 0o777, Owner{}, Limit{Bytes: 1 << 20, Mode: policy.QuotaAuto}); err != nil {
-		t.Fatal(err)
-	}
-	id := f.projectOf(t, filepath.Join(base, "ns/vol"))
+	id := createLimited(t, s, f, "ns/vol")
 	os.WriteFile(filepath.Join(base, "ns/vol/data"), []byte("x"), 0o644)
 	cleared := false
 	f.onClear = func(got uint32) {
@@ -446,10 +444,7 @@ func TestRemoveLeavesProjectsThatAreNotOurs(t *testing.T) {
 
 func TestArchiveKeepsTheProjectAndItsLimit(t *testing.T) {
 	s, base, f := fakeStore(t)
-	if _, err := s.Create("ns/vol", 0o777, Owner{}, Limit{Bytes: 1 << 20, Mode: policy.QuotaAuto}); err != nil {
-		t.Fatal(err)
-	}
-	id := f.projectOf(t, filepath.Join(base, "ns/vol"))
+	id := createLimited(t, s, f, "ns/vol")
 	calls := len(f.log())
 	name, err := s.Archive("ns/vol", time.Now())
 	if err != nil {
