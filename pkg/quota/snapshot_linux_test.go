@@ -41,7 +41,7 @@ func TestSnapshotIoctlsMatchTheKernelHeaders(t *testing.T) {
 
 func TestSnapshotCopiesASubvolumeAndTheCopiesStaySeparate(t *testing.T) {
 	mnt := quotatest.MountBtrfs(t, true)
-	parent := openT(t, mnt)
+	parent := mustOpenDir(t, mnt)
 	if err := CreateSubvolume(int(parent.Fd()), "src"); err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestSnapshotCopiesASubvolumeAndTheCopiesStaySeparate(t *testing.T) {
 	os.WriteFile(filepath.Join(srcDir, "small"), []byte("original"), 0o600)
 	os.Symlink("/", filepath.Join(srcDir, "to-root"))
 
-	src := openT(t, srcDir)
+	src := mustOpenDir(t, srcDir)
 	if err := Snapshot(int(src.Fd()), int(parent.Fd()), "snap"); err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestSnapshotRefusesNamesThatAreNotOneComponent(t *testing.T) {
 
 func TestIsSubvolumeTellsSubvolumesFromDirectories(t *testing.T) {
 	mnt := quotatest.MountBtrfs(t, false)
-	parent := openT(t, mnt)
+	parent := mustOpenDir(t, mnt)
 	if err := CreateSubvolume(int(parent.Fd()), "vol"); err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestIsSubvolumeTellsSubvolumesFromDirectories(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := IsSubvolume(int(openT(t, tt.path).Fd())); got != tt.want {
+			if got := IsSubvolume(int(mustOpenDir(t, tt.path).Fd())); got != tt.want {
 				t.Errorf("IsSubvolume = %v, want %v", got, tt.want)
 			}
 		})
@@ -119,14 +119,14 @@ func TestIsSubvolumeTellsSubvolumesFromDirectories(t *testing.T) {
 
 func TestHasNestedSubvolumesSeesSubvolumesAnywhereBelow(t *testing.T) {
 	mnt := quotatest.MountBtrfs(t, false)
-	parent := openT(t, mnt)
+	parent := mustOpenDir(t, mnt)
 	for _, name := range []string{"plain", "outer"} {
 		if err := CreateSubvolume(int(parent.Fd()), name); err != nil {
 			t.Fatal(err)
 		}
 	}
 	os.MkdirAll(filepath.Join(mnt, "outer", "deep", "er"), 0o755)
-	if err := CreateSubvolume(int(openT(t, filepath.Join(mnt, "outer", "deep", "er")).Fd()), "inner"); err != nil {
+	if err := CreateSubvolume(int(mustOpenDir(t, filepath.Join(mnt, "outer", "deep", "er")).Fd()), "inner"); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -141,20 +141,10 @@ func TestHasNestedSubvolumesSeesSubvolumesAnywhereBelow(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := HasNestedSubvolumes(int(openT(t, filepath.Join(mnt, tt.path)).Fd()))
+			got, err := HasNestedSubvolumes(int(mustOpenDir(t, filepath.Join(mnt, tt.path)).Fd()))
 			if err != nil || got != tt.want {
 				t.Errorf("HasNestedSubvolumes = %v, %v; want %v", got, err, tt.want)
 			}
 		})
 	}
-}
-
-func openT(t *testing.T, path string) *os.File {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
 }
