@@ -195,18 +195,13 @@ func (s *Store) Clone(src, dst string, limit Limit, opt CloneOptions) (how Clone
 
 // snapshotInto makes tmp a snapshot of srcDir and limits it.
 func (s *Store) snapshotInto(srcDir *os.File, tmp string, limit Limit) (bool, error) {
-	parent := path.Dir(tmp)
-	if parent != "." {
-		if err := s.root.MkdirAll(parent, 0o755); err != nil {
-			return false, fmt.Errorf("creating parent directory %q: %w", parent, err)
-		}
+	if err := s.makeParents(tmp); err != nil {
+		return false, err
 	}
-	dir, err := s.root.Open(parent)
+	err := s.inParent(tmp, func(parentFd int, name string) error {
+		return quota.Snapshot(int(srcDir.Fd()), parentFd, name)
+	})
 	if err != nil {
-		return false, fmt.Errorf("opening parent directory %q: %w", parent, err)
-	}
-	defer dir.Close()
-	if err := quota.Snapshot(int(srcDir.Fd()), int(dir.Fd()), path.Base(tmp)); err != nil {
 		return false, err
 	}
 	return s.limit(tmp, limit)

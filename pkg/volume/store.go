@@ -113,16 +113,13 @@ func (s *Store) Create(rel string, mode fs.FileMode, owner Owner, limit Limit) (
 	if limit.Mode == policy.QuotaRequired && !useQuota {
 		return false, fmt.Errorf("the class requires quota, but %s is on %s, where this provisioner cannot enforce sizes (supported: btrfs with quotas enabled; XFS or ext4 with project quotas enforced)", s.base, s.fsName)
 	}
-	parent := path.Dir(rel)
-	if parent != "." {
-		if err := s.root.MkdirAll(parent, 0o755); err != nil {
-			return false, fmt.Errorf("creating parent directory %q: %w", parent, err)
-		}
+	if err := s.makeParents(rel); err != nil {
+		return false, err
 	}
 	// Start private and open up only after chown, so there is no moment in
 	// which the wrong user could write into the new directory.
 	if useQuota && s.kind == quota.Btrfs {
-		err = s.createSubvolume(parent, path.Base(rel))
+		err = s.createSubvolume(rel)
 	} else {
 		err = s.root.Mkdir(rel, 0o700)
 	}
@@ -164,19 +161,35 @@ func (s *Store) Create(rel string, mode fs.FileMode, owner Owner, limit Limit) (
 	return enforced, nil
 }
 
-func (s *Store) createSubvolume(parent, name string) error {
-	dir, err := s.root.Open(parent)
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	if err := quota.CreateSubvolume(int(dir.Fd()), name); err != nil {
-		if errors.Is(err, unix.EEXIST) {
-			return fs.ErrExist
+// makeParents creates the parent directories of rel that a nested
+// pathPattern needs.
+func (s *Store) makeParents(rel string) error {
+	if parent := path.Dir(rel); parent != "." {
+		if err := s.root.MkdirAll(parent, 0o755); err != nil {
+			return fmt.Errorf("creating parent directory %q: %w", parent, err)
 		}
-		return err
 	}
 	return nil
+}
+
+// inParent calls fn with rel's parent directory, open, and rel's last
+// component: a single name, so what the kernel creates lands in that
+// directory and no symlink can redirect it.
+func (s *Store) inParent(rel string, fn func(parentFd int, name string) error) error {
+	dir, err := s.root.Open(path.Dir(rel))
+	if err != nil {
+		return fmt.Errorf("opening parent directory %q: %w", path.Dir(rel), err)
+	}
+	defer dir.Close()
+	return fn(int(dir.Fd()), path.Base(rel))
+}
+
+func (s *Store) createSubvolume(rel string) error {
+	err := s.inParent(rel, quota.CreateSubvolume)
+	if errors.Is(err, unix.EEXIST) {
+		return fs.ErrExist
+	}
+	return err
 }
 
 // limit applies the size limit to the new volume rel: the qgroup limit of
