@@ -304,12 +304,9 @@ func (s *Store) finishClone(tmp, dst string, how CloneMethod, id string) error {
 // checked to be before the copy. rmdir, unlike os.Root.Remove, fails on
 // anything else, rather than lose what someone put there since.
 func (s *Store) removeEmptyDir(dst string) error {
-	parent, err := s.root.Open(path.Dir(dst))
-	if err != nil {
-		return fmt.Errorf("opening the parent of %q: %w", dst, err)
-	}
-	defer parent.Close()
-	err = unix.Unlinkat(int(parent.Fd()), path.Base(dst), unix.AT_REMOVEDIR)
+	err := s.inParent(dst, func(parentFd int, name string) error {
+		return unix.Unlinkat(parentFd, name, unix.AT_REMOVEDIR)
+	})
 	switch {
 	case err == nil, errors.Is(err, unix.ENOENT):
 		return nil
@@ -366,17 +363,7 @@ func (s *Store) adopt(dst string, useQuota bool, limit Limit) (bool, error) {
 // the limit of its project, as Remove does for a volume (without pruning
 // parents: dst is about to need them). A missing tmp is success.
 func (s *Store) discard(tmp string) error {
-	id, idErr := s.volumeProject(tmp)
-	if err := s.root.RemoveAll(tmp); err != nil {
-		return fmt.Errorf("removing %q: %w", tmp, err)
-	}
-	if id != 0 {
-		idErr = s.clearProjectLimit(id)
-	}
-	if idErr != nil {
-		return fmt.Errorf("removed %q, but its project quota limit is left: %w", tmp, idErr)
-	}
-	return nil
+	return s.removeTree(tmp, nil)
 }
 
 // cloneTempName is where dst is prepared: a sibling, so the final rename

@@ -299,18 +299,26 @@ func (s *Store) Remove(rel string) error {
 	if err := policy.SafeRelPath(rel); err != nil {
 		return fmt.Errorf("volume path %q %w", rel, err)
 	}
-	// Read before the directory goes: afterwards nothing says which
-	// project it had. Failing to read it does not stop the removal; the
-	// limit then stays on an ID without files, which Space does not count.
-	id, idErr := s.volumeProject(rel)
 	if failpoint.Armed(failpoint.MidDelete) {
 		s.removeOneEntry(rel)
 		failpoint.Crash(failpoint.MidDelete)
 	}
+	return s.removeTree(rel, s.pruneParents)
+}
+
+// removeTree removes the tree at rel, calls removed (if any) once it is
+// gone, and with project quotas clears the limit of the project rel had.
+// The project is read before the tree goes: afterwards nothing says which
+// it was. Failing to read it does not stop the removal; the limit then
+// stays on an ID without files, which Space does not count.
+func (s *Store) removeTree(rel string, removed func(rel string)) error {
+	id, idErr := s.volumeProject(rel)
 	if err := s.root.RemoveAll(rel); err != nil {
 		return fmt.Errorf("removing %q: %w", rel, err)
 	}
-	s.pruneParents(rel)
+	if removed != nil {
+		removed(rel)
+	}
 	if id != 0 {
 		idErr = s.clearProjectLimit(id)
 	}
