@@ -36,6 +36,8 @@ type Options struct {
 	WebhookCertDir  string
 	WebhookConfigs  string // mutating,validating configuration names checked for readiness
 	MetricsAddr     string
+	MetricsSecure   bool   // HTTPS with TokenReview/SubjectAccessReview (see metrics.go)
+	MetricsCertDir  string // tls.crt, tls.key; empty: a self-signed certificate made at start
 	PprofAddr       string
 	ProbeAddr       string
 	LeaderElect     bool
@@ -89,7 +91,9 @@ func Parse(args []string, env getenv, stderr io.Writer) (*Options, error) {
 	fs.IntVar(&o.WebhookPort, "webhook-port", 9443, "webhook server port")
 	fs.StringVar(&o.WebhookCertDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs", "directory with tls.crt, tls.key (and ca.crt) from the cert-manager Secret")
 	fs.StringVar(&o.WebhookConfigs, "webhook-configurations", "hostpath-provisioner", "name of the Mutating- and ValidatingWebhookConfiguration whose caBundle readiness verifies")
-	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "Prometheus /metrics address (0 disables)")
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8443", "Prometheus /metrics address (0 disables)")
+	fs.BoolVar(&o.MetricsSecure, "metrics-secure", true, "serve /metrics over HTTPS to bearer tokens the API server authenticates and authorizes for GET /metrics; false serves plain HTTP to anyone who reaches the port (the volume metrics name every namespace, claim and PV on the node)")
+	fs.StringVar(&o.MetricsCertDir, "metrics-cert-dir", "", "directory with tls.crt and tls.key for /metrics (the cert-manager Secret, reloaded on renewal); empty: a self-signed certificate generated at start")
 	fs.StringVar(&o.PprofAddr, "pprof-bind-address", "", "serve net/http/pprof on this address, for profiling (empty: off; never expose it beyond the node)")
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "/healthz and /readyz address")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", true, "campaign for the lease that entitles one instance to provision Immediate claims; off means this instance always does")
@@ -135,6 +139,9 @@ func (o *Options) Validate() error {
 	}
 	if o.WebhookPort < 1 || o.WebhookPort > 65535 {
 		bad("webhook-port", o.WebhookPort, "must be a port from 1 to 65535")
+	}
+	if o.MetricsCertDir != "" && !o.MetricsSecure {
+		bad("metrics-cert-dir", strconv.Quote(o.MetricsCertDir), "is only used with --metrics-secure=true")
 	}
 	if o.KubeAPIQPS <= 0 {
 		bad("kube-api-qps", o.KubeAPIQPS, "must be positive")

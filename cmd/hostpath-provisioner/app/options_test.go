@@ -48,6 +48,17 @@ func TestDefaultsNeverThrottleTheProvisioner(t *testing.T) {
 	}
 }
 
+func TestMetricsNeedATokenByDefault(t *testing.T) {
+	o, err := Parse([]string{"--node-name=n"}, envOf(nil), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.MetricsSecure || o.MetricsAddr != ":8443" || o.MetricsCertDir != "" {
+		t.Errorf("metrics defaults: secure %v, address %q, cert dir %q; want HTTPS with authentication on :8443 and a self-signed certificate",
+			o.MetricsSecure, o.MetricsAddr, o.MetricsCertDir)
+	}
+}
+
 func TestInvalidOptionsNameFlagAndValue(t *testing.T) {
 	tests := []struct {
 		args []string
@@ -61,6 +72,7 @@ func TestInvalidOptionsNameFlagAndValue(t *testing.T) {
 		{[]string{"--node-name=n", "--kube-api-qps=0"}, "--kube-api-qps=0: must be positive"},
 		{[]string{"--node-name=n", "--webhook-port=70000"}, "--webhook-port=70000"},
 		{[]string{"--node-name=n", "--lease-duration=1s"}, "--lease-duration=1s: must exceed --renew-deadline"},
+		{[]string{"--node-name=n", "--metrics-secure=false", "--metrics-cert-dir=/certs"}, `--metrics-cert-dir="/certs": is only used with --metrics-secure=true`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
