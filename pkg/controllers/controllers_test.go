@@ -8,7 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
@@ -17,7 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
-	"github.com/mazdermind/hostpath-provisioner/pkg/volume"
 )
 
 func ourPV(name, node string, phase corev1.PersistentVolumePhase, reclaim corev1.PersistentVolumeReclaimPolicy) *corev1.PersistentVolume {
@@ -25,14 +23,20 @@ func ourPV(name, node string, phase corev1.PersistentVolumePhase, reclaim corev1
 		ObjectMeta: metav1.ObjectMeta{Name: name, Finalizers: []string{libFinalizer}, Annotations: map[string]string{
 			policy.AnnNode: node, policy.AnnPath: "ns-c-" + name, policy.AnnBasePath: "/var/kubernetes", policy.AnnOnDelete: "delete",
 		}},
-		Spec:   corev1.PersistentVolumeSpec{PersistentVolumeReclaimPolicy: reclaim},
+		Spec: corev1.PersistentVolumeSpec{
+			PersistentVolumeReclaimPolicy: reclaim,
+			ClaimRef:                      &corev1.ObjectReference{Namespace: "ns", Name: "c", UID: "uid-c"},
+			PersistentVolumeSource: corev1.PersistentVolumeSource{
+				HostPath: &corev1.HostPathVolumeSource{Path: "/var/kubernetes/ns-c-" + name},
+			},
+		},
 		Status: corev1.PersistentVolumeStatus{Phase: phase},
 	}
 }
 
 func TestRetentionSyncCarriesTheClaimsDecisionToThePV(t *testing.T) {
 	claim := &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c", Annotations: map[string]string{policy.AnnOnDelete: "retain"}},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c", UID: "uid-c", Annotations: map[string]string{policy.AnnOnDelete: "retain"}},
 		Spec:       corev1.PersistentVolumeClaimSpec{VolumeName: "pv1"},
 	}
 	pv := ourPV("pv1", "n1", corev1.VolumeBound, corev1.PersistentVolumeReclaimDelete)
@@ -61,7 +65,7 @@ func TestRetentionSyncLeavesOtherNodesAndBadValuesAlone(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			claim := &corev1.PersistentVolumeClaim{
-				ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c", Annotations: map[string]string{policy.AnnOnDelete: tt.value}},
+				ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c", UID: "uid-c", Annotations: map[string]string{policy.AnnOnDelete: tt.value}},
 				Spec:       corev1.PersistentVolumeClaimSpec{VolumeName: "pv1"},
 			}
 			c := fake.NewClientBuilder().WithObjects(claim, ourPV("pv1", tt.node, corev1.VolumeBound, corev1.PersistentVolumeReclaimDelete)).Build()
@@ -124,45 +128,37 @@ func TestNodeGoneNeverTouchesRetainedOrLiveVolumes(t *testing.T) {
 	}
 }
 
-func TestResizerGrowsThePVAndTheClaimStatus(t *testing.T) {
-	store, err := volume.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	pv := ourPV("pv1", "n1", corev1.VolumeBound, corev1.PersistentVolumeReclaimDelete)
-	pv.Spec.Capacity = corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Mi")}
-	claim := &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c"},
-		Spec: corev1.PersistentVolumeClaimSpec{VolumeName: "pv1", Resources: corev1.VolumeResourceRequirements{
-			Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("2Mi")}}},
-		Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound, Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Mi")}},
-	}
-	c := fake.NewClientBuilder().WithObjects(pv, claim).WithStatusSubresource(claim).Build()
-	events := record.NewFakeRecorder(5)
-	r := &Resizer{Client: c, Store: store, NodeName: "n1", Recorder: events}
-	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "c"}}); err != nil {
-		t.Fatal(err)
-	}
-	gotPV := &corev1.PersistentVolume{}
-	c.Get(context.Background(), client.ObjectKey{Name: "pv1"}, gotPV)
-	gotClaim := &corev1.PersistentVolumeClaim{}
-	c.Get(context.Background(), client.ObjectKey{Namespace: "ns", Name: "c"}, gotClaim)
-	if gotPV.Spec.Capacity.Storage().String() != "2Mi" || gotClaim.Status.Capacity.Storage().String() != "2Mi" {
-		t.Errorf("PV %s, claim status %s; want both 2Mi", gotPV.Spec.Capacity.Storage(), gotClaim.Status.Capacity.Storage())
-	}
-	if ev := <-events.Events; !strings.Contains(ev, "VolumeResizeSuccessful") {
-		t.Errorf("event = %q", ev)
-	}
-
-	// Growth beyond the node's free space is refused with an event.
-	claim2 := gotClaim.DeepCopy()
-	claim2.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("1Ei")
-	c.Update(context.Background(), claim2)
-	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "c"}}); err != nil {
-		t.Fatal(err)
-	}
-	if ev := <-events.Events; !strings.Contains(ev, "VolumeResizeFailed") {
-		t.Errorf("event = %q", ev)
+func TestRetentionSyncNeverChangesAVolumeForAClaimThatOnlyNamesIt(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		ref  *corev1.ObjectReference
+	}{
+		{"bound to another namespace's claim", &corev1.ObjectReference{Namespace: "victim", Name: "c", UID: "uid-c"}},
+		{"bound to a claim of the same name that was re-created", &corev1.ObjectReference{Namespace: "ns", Name: "c", UID: "uid-old"}},
+		{"released, no claim", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			claim := &corev1.PersistentVolumeClaim{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c", UID: "uid-c", Annotations: map[string]string{policy.AnnOnDelete: "delete"}},
+				Spec:       corev1.PersistentVolumeClaimSpec{VolumeName: "pv1"},
+			}
+			pv := ourPV("pv1", "n1", corev1.VolumeBound, corev1.PersistentVolumeReclaimRetain)
+			pv.Annotations[policy.AnnOnDelete] = "retain"
+			pv.Spec.ClaimRef = tt.ref
+			c := fake.NewClientBuilder().WithObjects(claim, pv).Build()
+			events := record.NewFakeRecorder(5)
+			r := &RetentionSync{Client: c, NodeName: "n1", Recorder: events}
+			if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "c"}}); err != nil {
+				t.Fatal(err)
+			}
+			got := &corev1.PersistentVolume{}
+			c.Get(context.Background(), client.ObjectKey{Name: "pv1"}, got)
+			if got.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimRetain || got.Annotations[policy.AnnOnDelete] != "retain" {
+				t.Errorf("PV changed: %s %v", got.Spec.PersistentVolumeReclaimPolicy, got.Annotations)
+			}
+			if ev := <-events.Events; !strings.Contains(ev, ReasonNotBound) || !strings.Contains(ev, "pv1") {
+				t.Errorf("event = %q, want %s naming the PV", ev, ReasonNotBound)
+			}
+		})
 	}
 }

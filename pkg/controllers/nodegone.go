@@ -14,8 +14,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
-	"github.com/mazdermind/hostpath-provisioner/pkg/provisioner"
+	"github.com/mazdermind/hostpath-provisioner/pkg/location"
 )
 
 // libFinalizer is the provisioning library's finalizer on PVs it manages.
@@ -55,11 +54,11 @@ func (r *NodeGone) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 		r.forget(req.Name)
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if !ours(&pv) || pv.Status.Phase != corev1.VolumeReleased || pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimDelete {
+	if !location.Ours(&pv) || pv.Status.Phase != corev1.VolumeReleased || pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimDelete {
 		r.forget(pv.Name)
 		return ctrl.Result{}, nil
 	}
-	node := provisioner.NodeOf(&pv)
+	node := location.NodeOf(&pv)
 	err := r.Client.Get(ctx, client.ObjectKey{Name: node}, &corev1.Node{})
 	if err == nil {
 		r.forget(pv.Name)
@@ -83,10 +82,7 @@ func (r *NodeGone) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 
-	where := pv.Annotations[policy.AnnBasePath] + "/" + pv.Annotations[policy.AnnPath]
-	if pv.Annotations[policy.AnnPath] == "" && pv.Spec.HostPath != nil {
-		where = pv.Spec.HostPath.Path
-	}
+	_, where := location.SourcePath(&pv)
 	r.Recorder.Eventf(&pv, corev1.EventTypeWarning, "NodeGone",
 		"Node %s no longer exists; releasing this volume without cleaning its directory %s on that node (it may still hold data if the machine comes back)", node, where)
 	klog.FromContext(ctx).Info("Releasing volume of a node that is gone", "pv", pv.Name, "node", node, "path", where)
@@ -109,9 +105,4 @@ func (r *NodeGone) forget(name string) {
 	r.mu.Lock()
 	delete(r.firstSeen, name)
 	r.mu.Unlock()
-}
-
-// ours reports whether a PV was made by this provisioner or the original.
-func ours(pv *corev1.PersistentVolume) bool {
-	return pv.Annotations[policy.AnnNode] != "" || pv.Annotations[policy.AnnLegacyIdentity] != ""
 }

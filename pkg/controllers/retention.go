@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
@@ -18,13 +17,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
-	"github.com/mazdermind/hostpath-provisioner/pkg/provisioner"
 )
 
 // RetentionSync carries a bound claim's hostpath.dev/on-delete annotation to
 // its PV (annotation and reclaim policy), so "keep this data" can be decided
-// at any time before the claim is deleted. Each instance syncs the volumes
-// of its own node only, so two instances never race on one PV.
+// at any time before the claim is deleted. Only the claim the PV is bound
+// to decides (boundVolume). Each instance syncs the volumes of its own node
+// only, so two instances never race on one PV.
 type RetentionSync struct {
 	Client   client.Client
 	NodeName string
@@ -63,15 +62,9 @@ func (r *RetentionSync) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		r.Recorder.Eventf(&claim, corev1.EventTypeWarning, "InvalidOnDelete", "%s; the volume keeps its current policy", ferr.Error())
 		return ctrl.Result{}, nil
 	}
-	var pv corev1.PersistentVolume
-	if err := r.Client.Get(ctx, client.ObjectKey{Name: claim.Spec.VolumeName}, &pv); err != nil {
-		if apierrors.IsNotFound(err) {
-			return ctrl.Result{}, nil
-		}
-		return ctrl.Result{}, fmt.Errorf("reading PV %s: %w", claim.Spec.VolumeName, err)
-	}
-	if !ours(&pv) || provisioner.NodeOf(&pv) != r.NodeName {
-		return ctrl.Result{}, nil // not ours, or another node's
+	pv, err := boundVolume(ctx, r.Client, r.Recorder, &claim, r.NodeName)
+	if pv == nil || err != nil {
+		return ctrl.Result{}, err
 	}
 	if pv.Annotations[policy.AnnOnDelete] == string(od) && pv.Spec.PersistentVolumeReclaimPolicy == od.ReclaimPolicy() {
 		return ctrl.Result{}, nil
@@ -82,7 +75,7 @@ func (r *RetentionSync) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	}
 	pv.Annotations[policy.AnnOnDelete] = string(od)
 	pv.Spec.PersistentVolumeReclaimPolicy = od.ReclaimPolicy()
-	if err := r.Client.Patch(ctx, &pv, patch); err != nil {
+	if err := r.Client.Patch(ctx, pv, patch); err != nil {
 		return ctrl.Result{}, fmt.Errorf("updating PV %s to on-delete=%s: %w", pv.Name, od, err)
 	}
 	logger.Info("Carried on-delete to volume", "claim", klog.KObj(&claim), "pv", pv.Name, "onDelete", od)

@@ -17,7 +17,7 @@ import (
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
+	"github.com/mazdermind/hostpath-provisioner/pkg/location"
 	"github.com/mazdermind/hostpath-provisioner/pkg/volume"
 )
 
@@ -33,6 +33,7 @@ type sample struct {
 
 // Measurer reports the bytes a volume uses (pkg/volume.Store).
 type Measurer interface {
+	Base() string
 	Usage(rel string, maxEntries int) (volume.Usage, error)
 }
 
@@ -108,15 +109,18 @@ func (c *Collector) refresh(ctx context.Context) error {
 	}
 	var out []sample
 	for _, pv := range pvs.Items {
-		rel := pv.Annotations[policy.AnnPath]
-		if pv.Annotations[policy.AnnNode] != c.NodeName || policy.SafeRelPath(rel) != nil {
+		if !location.OnNode(&pv, c.NodeName) {
 			continue
+		}
+		loc, err := location.Of(&pv, c.Volumes.Base())
+		if err != nil {
+			continue // not ours to measure; the provisioner reports it where it acts
 		}
 		s := sample{pv: pv.Name, capacity: float64(pv.Spec.Capacity.Storage().Value())}
 		if ref := pv.Spec.ClaimRef; ref != nil {
 			s.namespace, s.claim = ref.Namespace, ref.Name
 		}
-		u, err := c.Volumes.Usage(rel, MaxEntries)
+		u, err := c.Volumes.Usage(loc.Rel, MaxEntries)
 		if err != nil {
 			continue // deleted meanwhile, or not yet created
 		}

@@ -17,6 +17,8 @@ import (
 
 type fakeMeasurer map[string]int64
 
+func (f fakeMeasurer) Base() string { return "/var/kubernetes" }
+
 func (f fakeMeasurer) Usage(rel string, _ int) (volume.Usage, error) {
 	return volume.Usage{Used: f[rel], Source: volume.FromWalk}, nil
 }
@@ -27,12 +29,18 @@ func pv(name, node, rel string) *corev1.PersistentVolume {
 		Spec: corev1.PersistentVolumeSpec{
 			Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Mi")},
 			ClaimRef: &corev1.ObjectReference{Namespace: "ns", Name: "claim-" + name},
+			PersistentVolumeSource: corev1.PersistentVolumeSource{
+				HostPath: &corev1.HostPathVolumeSource{Path: "/var/kubernetes/" + rel},
+			},
 		},
 	}
 }
 
 func TestCollectorReportsThisNodesVolumesOnly(t *testing.T) {
-	c := fake.NewClientBuilder().WithObjects(pv("mine", "n1", "ns-a"), pv("theirs", "n2", "ns-b"), pv("tampered", "n1", "../etc")).Build()
+	// A PV whose path annotation names another volume is not measured at all.
+	disagreeing := pv("disagreeing", "n1", "ns-a")
+	disagreeing.Spec.HostPath.Path = "/var/kubernetes/ns-c"
+	c := fake.NewClientBuilder().WithObjects(pv("mine", "n1", "ns-a"), pv("theirs", "n2", "ns-b"), pv("tampered", "n1", "../etc"), disagreeing).Build()
 	col := NewCollector(c, fakeMeasurer{"ns-a": 4096, "ns-b": 1}, "n1", 0)
 	if err := col.refresh(context.Background()); err != nil {
 		t.Fatal(err)

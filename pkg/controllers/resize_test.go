@@ -1,0 +1,172 @@
+package controllers
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
+	"github.com/mazdermind/hostpath-provisioner/pkg/volume"
+)
+
+// resizeFixture is a Bound 1Mi claim of class "hp" whose request is then
+// raised, with a namespace and the class, as the API server would have them.
+type resizeFixture struct {
+	c      client.Client
+	r      *Resizer
+	events *record.FakeRecorder
+}
+
+func newResizeFixture(t *testing.T, params, nsAnn map[string]string, request string, mutate func(*corev1.PersistentVolumeClaim, *corev1.PersistentVolume)) *resizeFixture {
+	t.Helper()
+	store, err := volume.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	pv := ourPV("pv1", "n1", corev1.VolumeBound, corev1.PersistentVolumeReclaimDelete)
+	pv.Spec.StorageClassName = "hp"
+	pv.Spec.Capacity = corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Mi")}
+	claim := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c", UID: "uid-c"},
+		Spec: corev1.PersistentVolumeClaimSpec{VolumeName: "pv1", Resources: corev1.VolumeResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(request)}}},
+		Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound, Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Mi")}},
+	}
+	if mutate != nil {
+		mutate(claim, pv)
+	}
+	expand := true
+	class := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "hp"}, Provisioner: policy.ProvisionerName, Parameters: params, AllowVolumeExpansion: &expand}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns", Annotations: nsAnn}}
+	c := fake.NewClientBuilder().WithObjects(pv, claim, class, ns).WithStatusSubresource(claim).Build()
+	events := record.NewFakeRecorder(10)
+	return &resizeFixture{c: c, events: events, r: &Resizer{Client: c, Store: store, NodeName: "n1", Recorder: events}}
+}
+
+func (f *resizeFixture) reconcile(t *testing.T) {
+	t.Helper()
+	if _, err := f.r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "c"}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *resizeFixture) get(t *testing.T) (*corev1.PersistentVolumeClaim, *corev1.PersistentVolume) {
+	t.Helper()
+	claim := &corev1.PersistentVolumeClaim{}
+	pv := &corev1.PersistentVolume{}
+	if err := f.c.Get(context.Background(), client.ObjectKey{Namespace: "ns", Name: "c"}, claim); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.c.Get(context.Background(), client.ObjectKey{Name: "pv1"}, pv); err != nil {
+		t.Fatal(err)
+	}
+	return claim, pv
+}
+
+func (f *resizeFixture) event(t *testing.T) string {
+	t.Helper()
+	select {
+	case ev := <-f.events.Events:
+		return ev
+	default:
+		return ""
+	}
+}
+
+func TestResizerGrowsThePVAndTheClaimStatusAndEndsTheResize(t *testing.T) {
+	f := newResizeFixture(t, nil, nil, "2Mi", nil)
+	f.reconcile(t)
+	claim, pv := f.get(t)
+	if pv.Spec.Capacity.Storage().String() != "2Mi" || claim.Status.Capacity.Storage().String() != "2Mi" {
+		t.Errorf("PV %s, claim status %s; want both 2Mi", pv.Spec.Capacity.Storage(), claim.Status.Capacity.Storage())
+	}
+	if a := claim.Status.AllocatedResources[corev1.ResourceStorage]; a.String() != "2Mi" {
+		t.Errorf("status.allocatedResources = %s, want 2Mi", a.String())
+	}
+	if s, ok := claim.Status.AllocatedResourceStatuses[corev1.ResourceStorage]; ok {
+		t.Errorf("status.allocatedResourceStatuses[storage] = %s, want it cleared after the resize", s)
+	}
+	if ev := f.event(t); !strings.Contains(ev, "VolumeResizeSuccessful") {
+		t.Errorf("event = %q", ev)
+	}
+}
+
+func TestResizerRefusesGrowthThatBreaksARuleAndLeavesEverythingAsItWas(t *testing.T) {
+	for _, tt := range []struct {
+		name          string
+		params, nsAnn map[string]string
+		request       string
+		want          []string
+	}{
+		{name: "class maxSize", params: map[string]string{policy.ParamMaxSize: "2Mi"}, request: "50Gi",
+			want: []string{"spec.resources.requests[storage]", "50Gi", "at most 2Mi", policy.ParamMaxSize}},
+		{name: "namespace max-size", nsAnn: map[string]string{policy.AnnNamespaceMaxSize: "4Mi"}, request: "8Mi",
+			want: []string{"spec.resources.requests[storage]", "8Mi", "at most 4Mi", policy.AnnNamespaceMaxSize}},
+		{name: "more than the node has", request: "1Ei", want: []string{"cannot grow to 1Ei", "more is needed"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newResizeFixture(t, tt.params, tt.nsAnn, tt.request, nil)
+			f.reconcile(t)
+			claim, pv := f.get(t)
+			if pv.Spec.Capacity.Storage().String() != "1Mi" || claim.Status.Capacity.Storage().String() != "1Mi" {
+				t.Errorf("PV %s, claim status %s; want both still 1Mi", pv.Spec.Capacity.Storage(), claim.Status.Capacity.Storage())
+			}
+			if s := claim.Status.AllocatedResourceStatuses[corev1.ResourceStorage]; s != corev1.PersistentVolumeClaimControllerResizeInfeasible {
+				t.Errorf("status.allocatedResourceStatuses[storage] = %q, want %s", s, corev1.PersistentVolumeClaimControllerResizeInfeasible)
+			}
+			ev := f.event(t)
+			for _, w := range append(tt.want, "VolumeResizeFailed", "Warning") {
+				if !strings.Contains(ev, w) {
+					t.Errorf("event %q does not contain %q", ev, w)
+				}
+			}
+			// A second look (our own status write triggers one) says nothing new.
+			f.reconcile(t)
+			if ev := f.event(t); ev != "" {
+				t.Errorf("the refusal was repeated: %q", ev)
+			}
+
+			// Recovery: the user lowers the request back to the volume's size.
+			claim.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("1Mi")
+			if err := f.c.Update(context.Background(), claim); err != nil {
+				t.Fatal(err)
+			}
+			f.reconcile(t)
+			claim, _ = f.get(t)
+			if _, ok := claim.Status.AllocatedResourceStatuses[corev1.ResourceStorage]; ok {
+				t.Errorf("after lowering the request, status.allocatedResourceStatuses = %v, want it cleared", claim.Status.AllocatedResourceStatuses)
+			}
+			if a := claim.Status.AllocatedResources[corev1.ResourceStorage]; a.String() != "1Mi" {
+				t.Errorf("after lowering the request, status.allocatedResources = %s, want 1Mi", a.String())
+			}
+		})
+	}
+}
+
+func TestResizerNeverGrowsAVolumeForAClaimThatOnlyNamesIt(t *testing.T) {
+	f := newResizeFixture(t, nil, nil, "50Mi", func(claim *corev1.PersistentVolumeClaim, pv *corev1.PersistentVolume) {
+		pv.Spec.ClaimRef = &corev1.ObjectReference{Namespace: "victim", Name: "data", UID: "uid-v"}
+	})
+	f.reconcile(t)
+	claim, pv := f.get(t)
+	if pv.Spec.Capacity.Storage().String() != "1Mi" {
+		t.Errorf("the victim's PV grew to %s", pv.Spec.Capacity.Storage())
+	}
+	if len(claim.Status.AllocatedResourceStatuses) != 0 || claim.Status.AllocatedResources != nil {
+		t.Errorf("the claim got a resize status: %+v", claim.Status)
+	}
+	if ev := f.event(t); !strings.Contains(ev, ReasonNotBound) || !strings.Contains(ev, "victim/data") {
+		t.Errorf("event = %q, want %s naming the PV's real claim", ev, ReasonNotBound)
+	}
+}
