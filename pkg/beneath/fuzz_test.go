@@ -136,7 +136,7 @@ func (e expectation) check(t *testing.T, op, rel string, err error, got *unix.St
 // directory reached through no link. Then it creates and removes below
 // that path; nothing outside the root may ever change.
 func FuzzResolve(f *testing.F) {
-	f.Add([]byte{0, 0, 1, 3, 0, 0}, []byte{0, 1})      // a/b below a link a -> a
+	f.Add([]byte{0, 0, 1, 3, 0, 0}, []byte{0, 1})       // a/b below a link a -> a
 	f.Add([]byte{0, 0, 2, 27, 1, 1}, []byte{0, 1, 2})   // a/b/c, then b -> outside/a
 	f.Add([]byte{0, 0, 3, 11, 0, 1}, []byte{0, 0, 0})   // a link to / in the middle
 	f.Add([]byte{0, 0, 2, 2, 0, 2}, []byte{0, 0, 0, 1}) // a file in the middle
