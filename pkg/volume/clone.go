@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
+	"github.com/mazdermind/hostpath-provisioner/pkg/beneath"
 	"github.com/mazdermind/hostpath-provisioner/pkg/quota"
 )
 
@@ -109,38 +109,51 @@ func (s *Store) Clone(src, dst string, limit Limit, opt CloneOptions) (how Clone
 			err = fmt.Errorf("cloning %q to %q: %w", src, dst, err)
 		}
 	}()
-	for _, p := range []string{src, dst} {
-		if err := policy.SafeRelPath(p); err != nil {
-			return "", false, fmt.Errorf("volume path %q %w", p, err)
-		}
+	if err := checkPath(src); err != nil {
+		return "", false, err
 	}
-	useQuota := limit.Mode != policy.QuotaOff && s.kind.Enforces()
+	if err := checkNewPath(dst); err != nil {
+		return "", false, err
+	}
+	useQuota := s.useQuota(limit)
 	report := &reporter{fn: opt.Progress, next: time.Now().Add(cloneProgressEvery)}
 
-	srcInfo, err := s.root.Lstat(src)
+	srcInfo, err := beneath.Lstat(s.dir, src)
 	if err != nil {
 		return "", false, fmt.Errorf("inspecting the source: %w", err)
 	}
-	if !srcInfo.IsDir() {
-		return "", false, fmt.Errorf("the source is a %s, not a directory", describeType(srcInfo.Mode()))
+	if srcInfo.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return "", false, fmt.Errorf("the source is a %s, not a directory", describe(&srcInfo))
 	}
-	srcDir, err := s.openDirNoFollow(src)
+	srcDir, err := s.openDir(src)
 	if err != nil {
 		return "", false, fmt.Errorf("opening the source: %w", err)
 	}
 	defer srcDir.Close()
+	if err := unix.Fstat(int(srcDir.Fd()), &srcInfo); err != nil {
+		return "", false, fmt.Errorf("inspecting the source: %w", err)
+	}
 
-	dstInfo, err := s.root.Lstat(dst)
+	s.mu.Lock()
+	err = s.refuseNesting(dst)
+	s.mu.Unlock()
+	if err != nil {
+		return "", false, err
+	}
+	dstInfo, err := beneath.Lstat(s.dir, dst)
 	dstExists := err == nil
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
 		return "", false, fmt.Errorf("inspecting the destination: %w", err)
-	case os.SameFile(srcInfo, dstInfo):
+	case dstInfo.Dev == srcInfo.Dev && dstInfo.Ino == srcInfo.Ino:
 		return "", false, errors.New("the source and the destination are the same directory")
-	case dstInfo.IsDir():
+	case dstInfo.Mode&unix.S_IFMT == unix.S_IFDIR:
 		if how, ok := s.finishedClone(dst, opt.ID); ok {
 			if enforced, err = s.adopt(dst, useQuota, limit); err != nil {
+				return "", false, err
+			}
+			if err := s.Register(dst, opt.ID); err != nil {
 				return "", false, err
 			}
 			report.done(how)
@@ -212,23 +225,18 @@ func (s *Store) snapshotInto(srcDir *os.File, tmp string, limit Limit) (bool, er
 func (s *Store) copyInto(srcDir *os.File, tmp string, limit Limit, report *reporter) (bool, error) {
 	// Private until the copy is done; then it takes the source's mode and
 	// owner like every directory below it.
-	enforced, err := s.Create(tmp, 0o700, Owner{}, limit)
+	enforced, err := s.create(tmp, 0o700, Owner{}, limit)
 	if err != nil {
 		return false, err
 	}
-	dstRoot, err := s.root.OpenRoot(tmp)
-	if err != nil {
-		return false, fmt.Errorf("opening %q: %w", tmp, err)
-	}
-	defer dstRoot.Close()
-	dstDir, err := dstRoot.Open(".")
+	dstDir, err := s.openDir(tmp)
 	if err != nil {
 		return false, fmt.Errorf("opening %q: %w", tmp, err)
 	}
 	defer dstDir.Close()
 
 	c := &copier{
-		dstRoot:    dstRoot,
+		dstTop:     dstDir,
 		links:      map[fileID]string{},
 		tryReflink: true, tryCopyRange: true,
 		report: report,
@@ -261,10 +269,10 @@ func (s *Store) copyInto(srcDir *os.File, tmp string, limit Limit, report *repor
 	return enforced, nil
 }
 
-// finishClone marks tmp as the finished clone, makes it durable and moves
-// it to dst.
-func (s *Store) finishClone(tmp, dst string, how CloneMethod, id string) error {
-	dir, err := s.openDirNoFollow(tmp)
+// finishClone marks tmp as the finished clone, makes it durable, registers
+// dst as a volume (of the PV id) and moves tmp there.
+func (s *Store) finishClone(tmp, dst string, how CloneMethod, id string) (err error) {
+	dir, err := s.openDir(tmp)
 	if err != nil {
 		return fmt.Errorf("opening %q: %w", tmp, err)
 	}
@@ -288,25 +296,45 @@ func (s *Store) finishClone(tmp, dst string, how CloneMethod, id string) error {
 	if err := unix.Syncfs(fd); err != nil {
 		return fmt.Errorf("syncing %q: %w", tmp, err)
 	}
-	if err := s.removeEmptyDir(dst); err != nil {
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.refuseNesting(dst); err != nil {
 		return err
 	}
-	if err := s.root.Rename(tmp, dst); err != nil {
-		if errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("%q: %w", dst, ErrCollision)
+	undo, err := s.registerVolume(dst, id)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			undo()
 		}
+	}()
+	if err := s.replaceEmptyDir(dst); err != nil {
+		return err
+	}
+	// tmp is dst's sibling: one parent, held open for the rename.
+	parent, name, err := beneath.OpenParent(s.dir, dst)
+	if err != nil {
+		return fmt.Errorf("opening the parent directory of %q: %w", dst, err)
+	}
+	defer parent.Close()
+	err = beneath.Rename(parent, path.Base(tmp), parent, name, unix.RENAME_NOREPLACE)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST):
+		return fmt.Errorf("%q: %w", dst, ErrCollision)
+	default:
 		return fmt.Errorf("renaming %q to %q: %w", tmp, dst, err)
 	}
-	return nil
 }
 
-// removeEmptyDir removes dst if it is an empty directory, as it was
-// checked to be before the copy. rmdir, unlike os.Root.Remove, fails on
-// anything else, rather than lose what someone put there since.
-func (s *Store) removeEmptyDir(dst string) error {
-	err := s.inParent(dst, func(parentFd int, name string) error {
-		return unix.Unlinkat(parentFd, name, unix.AT_REMOVEDIR)
-	})
+// replaceEmptyDir removes dst if it is an empty directory, as it was
+// checked to be before the copy; anything else there since is a collision.
+func (s *Store) replaceEmptyDir(dst string) error {
+	err := s.removeEmpty(dst)
 	switch {
 	case err == nil, errors.Is(err, unix.ENOENT):
 		return nil
@@ -323,7 +351,7 @@ func (s *Store) finishedClone(dst, id string) (CloneMethod, bool) {
 	if id == "" {
 		return "", false
 	}
-	dir, err := s.openDirNoFollow(dst)
+	dir, err := s.openDir(dst)
 	if err != nil {
 		return "", false
 	}
@@ -346,7 +374,7 @@ func (s *Store) adopt(dst string, useQuota bool, limit Limit) (bool, error) {
 		return false, nil
 	}
 	if s.kind == quota.Btrfs {
-		dir, err := s.openDirNoFollow(dst)
+		dir, err := s.openDir(dst)
 		if err != nil {
 			return false, fmt.Errorf("opening %q: %w", dst, err)
 		}
@@ -363,7 +391,7 @@ func (s *Store) adopt(dst string, useQuota bool, limit Limit) (bool, error) {
 // the limit of its project, as Remove does for a volume (without pruning
 // parents: dst is about to need them). A missing tmp is success.
 func (s *Store) discard(tmp string) error {
-	return s.removeTree(tmp, nil)
+	return s.removeTree(tmp, false)
 }
 
 // cloneTempName is where dst is prepared: a sibling, so the final rename
@@ -379,17 +407,6 @@ func cloneTempName(dst string) string {
 	return path.Join(path.Dir(dst), name)
 }
 
-func describeType(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeSymlink != 0:
-		return "symlink"
-	case m.IsRegular():
-		return "regular file"
-	default:
-		return m.Type().String()
-	}
-}
-
 // fileID identifies an inode.
 type fileID struct{ dev, ino uint64 }
 
@@ -399,7 +416,7 @@ type fileID struct{ dev, ino uint64 }
 // error, not a detour (not even a detour inside the source, which could
 // loop).
 type copier struct {
-	dstRoot      *os.Root          // for hard links, by path inside the copy
+	dstTop       *os.File          // the copy's top directory, for hard links by path inside the copy
 	self         fileID            // the copy's top directory: it must not be inside the source
 	links        map[fileID]string // first copy of each source file with more than one link
 	tryReflink   bool              // FICLONE is still worth trying here
@@ -523,7 +540,7 @@ func (c *copier) copyFile(sfd, dfd int, name, entry string, lst *unix.Stat_t) er
 	id := fileID{lst.Dev, lst.Ino}
 	if lst.Nlink > 1 {
 		if first, ok := c.links[id]; ok {
-			if err := c.dstRoot.Link(first, entry); err != nil {
+			if err := c.link(first, dfd, name); err != nil {
 				return err
 			}
 			c.report.p.Copied.Files++
@@ -560,6 +577,18 @@ func (c *copier) copyFile(sfd, dfd int, name, entry string, lst *unix.Stat_t) er
 	}
 	c.report.p.Copied.Files++
 	return nil
+}
+
+// link makes name in the directory dfd a hard link to first, a file
+// already copied (its path inside the copy, resolved without following
+// a symlink).
+func (c *copier) link(first string, dfd int, name string) error {
+	parent, oldName, err := beneath.OpenParent(c.dstTop, first)
+	if err != nil {
+		return err
+	}
+	defer parent.Close()
+	return unix.Linkat(int(parent.Fd()), oldName, dfd, name, 0)
 }
 
 // copyData copies the data of in to out. It shares extents where it can
@@ -778,11 +807,10 @@ func forEachEntry(dir *os.File, rel string, fn func(name, entry string, st *unix
 	}
 }
 
-// openSub opens the directory name in dir without following a symlink. It
-// returns nil for a directory gone meanwhile, and an error for the copy's
-// own top directory (dst reached through a symlinked parent inside src),
-// which would otherwise be copied into itself.
-func openSub(dir *os.File, name string, self fileID) (*os.File, error) {
+// openChild opens the directory name in dir without following a symlink
+// (ENOTDIR or ELOOP says it is none, or a symlink). It returns nil for a
+// directory gone meanwhile.
+func openChild(dir *os.File, name string) (*os.File, error) {
 	fd, err := unix.Openat(int(dir.Fd()), name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if errors.Is(err, unix.ENOENT) {
 		return nil, nil
@@ -790,16 +818,27 @@ func openSub(dir *os.File, name string, self fileID) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
+	return os.NewFile(uintptr(fd), path.Join(dir.Name(), name)), nil
+}
+
+// openSub is openChild, refusing the copy's own top directory (dst reached
+// through a symlinked parent inside src), which would otherwise be copied
+// into itself.
+func openSub(dir *os.File, name string, self fileID) (*os.File, error) {
+	sub, err := openChild(dir, name)
+	if sub == nil || err != nil {
+		return nil, err
+	}
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
+	if err := unix.Fstat(int(sub.Fd()), &st); err != nil {
+		sub.Close()
 		return nil, err
 	}
 	if (fileID{st.Dev, st.Ino}) == self {
-		unix.Close(fd)
+		sub.Close()
 		return nil, errors.New("it is the destination itself: the destination lies inside the source")
 	}
-	return os.NewFile(uintptr(fd), path.Join(dir.Name(), name)), nil
+	return sub, nil
 }
 
 // reporter calls the progress function at most once per

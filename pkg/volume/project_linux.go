@@ -3,7 +3,6 @@ package volume
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 
 	"golang.org/x/sys/unix"
 
@@ -93,7 +92,7 @@ func (s *Store) withProject(rel string, bytes int64, fn func(fd int, id uint32, 
 	if err != nil {
 		return err
 	}
-	dir, err := s.openDirNoFollow(rel)
+	dir, err := s.openDir(rel)
 	if err != nil {
 		return fmt.Errorf("opening %q: %w", rel, err)
 	}
@@ -146,22 +145,22 @@ func (s *Store) setProjectLimit(rel string, bytes int64) error {
 	})
 }
 
-// volumeProject is the project ID of ours that the volume rel has, or 0:
-// not on project quotas, not a directory (or none at all), or an ID that is
-// not ours.
-func (s *Store) volumeProject(rel string) (uint32, error) {
+// projectOf is the project ID of ours that the volume rel, the entry name
+// of the directory parentFd, has, or 0: not on project quotas, not a
+// directory (or none at all), or an ID that is not ours.
+func (s *Store) projectOf(parentFd int, name, rel string) (uint32, error) {
 	if s.kind != quota.Project {
 		return 0, nil
 	}
-	dir, err := s.openDirNoFollow(rel)
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+	fd, err := unix.Openat(parentFd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
 		return 0, nil // gone, or not a directory
 	}
 	if err != nil {
 		return 0, fmt.Errorf("opening %q: %w", rel, err)
 	}
-	defer dir.Close()
-	id, err := s.projects.ProjectID(int(dir.Fd()))
+	defer unix.Close(fd)
+	id, err := s.projects.ProjectID(fd)
 	if err != nil {
 		return 0, fmt.Errorf("reading the project of %q: %w", rel, err)
 	}
@@ -174,10 +173,5 @@ func (s *Store) volumeProject(rel string) (uint32, error) {
 // clearProjectLimit removes the limit of project id once its volume is
 // gone, so the ID is free again and its limit no longer counts as promised.
 func (s *Store) clearProjectLimit(id uint32) error {
-	base, err := s.root.Open(".")
-	if err != nil {
-		return fmt.Errorf("clearing the limit of project %d: %w", id, err)
-	}
-	defer base.Close()
-	return s.projects.ClearLimit(int(base.Fd()), id)
+	return s.projects.ClearLimit(int(s.dir.Fd()), id)
 }

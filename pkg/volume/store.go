@@ -1,8 +1,51 @@
-// Package volume does the directory work of the provisioner. Every file
-// operation goes through an os.Root opened on the base path, so no name,
-// pattern or symlink planted inside a volume can make us create, change or
-// delete anything outside the base path: the kernel resolves each path
-// component relative to the root and refuses to leave it.
+// Package volume does the directory work of the provisioner: it creates,
+// removes, archives, clones, resizes and measures volume directories below
+// the base path of one node.
+//
+// The boundary it keeps is the volume, not only the base path. The owner
+// of a volume is root inside it and can put anything there: symlinks to
+// anywhere, swaps while we work. So:
+//
+//   - No symlink is ever followed below the base path, in any component,
+//     by any operation. The base path is held open and every path below it
+//     is resolved through package beneath (openat2 with RESOLVE_BENEATH and
+//     RESOLVE_NO_SYMLINKS, or an O_NOFOLLOW walk from the held descriptor).
+//     A component that is a symlink means touching nothing: the error
+//     wraps a *beneath.SymlinkError that names the component. Trees are
+//     walked, copied and removed from descriptors, one name at a time.
+//   - Volumes never nest: no volume's directory is inside another's or
+//     holds one, retained and archived volumes included.
+//
+// How a volume is recognised on disk: by the registry in the base path,
+// the directory .hostpath-provisioner (mode 0700, made and written only by
+// this process). It lies outside every volume, because no volume path has
+// a component that starts with "." (the path policy renders none and
+// Create refuses them), so no tenant can reach it. Nothing a tenant can
+// change (files, extended attributes, mode, owner of its own directory)
+// takes part. It holds
+//
+//   - volumes/<sha256 of the path>: one per volume directory, holding the
+//     path and the PV name. Create writes it (synced) before it makes the
+//     directory, Clone before it renames the finished clone into place,
+//     Archive for the archive's name; Remove deletes it once the tree is
+//     gone. A retained volume keeps it forever, so its directory still
+//     blocks nesting after its PV is deleted. An entry whose directory does
+//     not exist blocks nothing. Register adopts the volumes of older
+//     versions, which kept no registry.
+//   - parents/<sha256 of the path>: one per parent directory the store made
+//     for a nested pathPattern. After a removal or an archive only those
+//     are cleaned up, and only while they are empty and not volumes
+//     themselves: an admin's directory is never removed, nor a directory
+//     that is or holds a volume.
+//
+// Create refuses a path below a registered volume whose directory exists
+// (ErrNested) and a path that exists and is not empty (ErrCollision, which
+// covers a new volume that would hold an existing one); Remove and Archive
+// refuse a volume that holds another (left by an older version). The
+// structural steps (check, register, make, rename, unregister, prune) are
+// serialised within the process. A second process on the same base path,
+// as during a rollout whose old and new pods overlap, is not serialised
+// with this one; that would need a lock on the filesystem.
 package volume
 
 import (
@@ -15,13 +58,13 @@ import (
 	"path"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/mazdermind/hostpath-provisioner/pkg/beneath"
 	"github.com/mazdermind/hostpath-provisioner/pkg/failpoint"
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 	"github.com/mazdermind/hostpath-provisioner/pkg/quota"
@@ -31,12 +74,22 @@ import (
 // something: handing it out would give one tenant another's data.
 var ErrCollision = errors.New("the directory already exists and is not empty")
 
+// ErrNested means a volume's directory would be inside another volume's,
+// or holds one: the owner of the outer volume could reach the inner one.
+var ErrNested = errors.New("volume directories must not nest")
+
 // Store is the base path of one node.
 type Store struct {
 	base   string
-	root   *os.Root
+	dir    *os.File   // the base path, held open: every path below it is resolved from here
 	kind   quota.Kind // how sizes can be enforced here
 	fsName string     // the filesystem type, for messages; with kind None, what is missing for sizes
+
+	// mu serialises the structural part of Create, Clone, Remove, Archive
+	// and Register: the nesting checks, the registry and the directories
+	// they make, rename and prune. Long work (removing or copying a tree)
+	// runs outside it.
+	mu sync.Mutex
 
 	// Project quotas (kind Project): the kernel calls, behind an interface
 	// so tests can run without a kernel that has quota support, and where
@@ -54,19 +107,13 @@ type Store struct {
 // Open opens the base path. It must exist: creating it here would hide a
 // missing mount (data then lands on the root filesystem).
 func Open(base string) (*Store, error) {
-	root, err := os.OpenRoot(base)
+	fd, err := unix.Open(base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("opening base path: %w", err)
+		return nil, fmt.Errorf("opening base path: %w", &fs.PathError{Op: "open", Path: base, Err: err})
 	}
-	s := &Store{base: base, root: root, projects: kernelProjects{}, projectHint: quota.ProjectIDHint}
-	dir, err := root.Open(".")
-	if err != nil {
-		root.Close()
-		return nil, fmt.Errorf("opening base path: %w", err)
-	}
-	defer dir.Close()
-	if s.kind, s.fsName, err = quota.Detect(int(dir.Fd())); err != nil {
-		root.Close()
+	s := &Store{base: base, dir: os.NewFile(uintptr(fd), base), projects: kernelProjects{}, projectHint: quota.ProjectIDHint}
+	if s.kind, s.fsName, err = quota.Detect(fd); err != nil {
+		s.dir.Close()
 		return nil, fmt.Errorf("base path %s: %w", base, err)
 	}
 	return s, nil
@@ -82,7 +129,7 @@ type Limit struct {
 }
 
 // Close releases the base path.
-func (s *Store) Close() error { return s.root.Close() }
+func (s *Store) Close() error { return s.dir.Close() }
 
 // Base is the absolute base path.
 func (s *Store) Base() string { return s.base }
@@ -95,24 +142,109 @@ type Owner struct {
 	UID, GID *int64
 }
 
-// Create makes the directory rel with mode and owner, and enforces limit
-// where it can; it reports whether the size is enforced. It is idempotent:
-// an existing empty directory is adopted (Provision may run twice for a
-// claim, or a crash may come between mkdir and the PV), anything else is
-// ErrCollision.
+// checkPath refuses a path that is not a safe relative path below the base
+// path, or that lies in the registry.
+func checkPath(rel string) error {
+	if err := policy.SafeRelPath(rel); err != nil {
+		return fmt.Errorf("volume path %q %w", rel, err)
+	}
+	if first, _, _ := strings.Cut(rel, "/"); first == registryDir {
+		return fmt.Errorf("volume path %q is in the provisioner's registry %s", rel, registryDir)
+	}
+	return nil
+}
+
+// checkNewPath is checkPath for a volume about to be made, which also may
+// have no component starting with ".": the registry and a clone's
+// temporary directory have such names, so no volume can be or hold them.
+// (The path policy renders no such component; this is the second line.
+// Paths of existing volumes are only checkPath'ed: they must stay
+// removable.)
+func checkNewPath(rel string) error {
+	if err := checkPath(rel); err != nil {
+		return err
+	}
+	for c := range strings.SplitSeq(rel, "/") {
+		if strings.HasPrefix(c, ".") {
+			return fmt.Errorf("volume path %q has the component %q, which starts with '.'; such names are the provisioner's", rel, c)
+		}
+	}
+	return nil
+}
+
+// CreateOptions describe a new volume directory.
+type CreateOptions struct {
+	// PV names the volume in its registry entry, so a refusal to nest
+	// another volume in it can name its PV.
+	PV    string
+	Mode  fs.FileMode
+	Owner Owner
+	Limit Limit
+}
+
+// Create is CreateVolume without a PV name.
+//
+// Deprecated: use CreateVolume, whose registry entry names the PV.
+func (s *Store) Create(rel string, mode fs.FileMode, owner Owner, limit Limit) (enforced bool, err error) {
+	return s.CreateVolume(rel, CreateOptions{Mode: mode, Owner: owner, Limit: limit})
+}
+
+// CreateVolume makes the volume directory rel with the mode and owner of
+// opt, and enforces its limit where it can; it reports whether the size is
+// enforced. It is idempotent: an existing empty directory is adopted
+// (Provision may run twice for a claim, or a crash may come between mkdir
+// and the PV), anything else is ErrCollision. A path below an existing
+// volume is ErrNested; the volume is registered before its directory is
+// made, and the parents it needs are made and registered as the store's.
 //
 // On btrfs the directory is a subvolume with a qgroup limit. With project
 // quotas it is a plain directory that gets a project ID of its own, its
 // limit first and then the ID, while it is still private (0700, owned by
 // us), so nothing can be written into it before the limit holds.
-func (s *Store) Create(rel string, mode fs.FileMode, owner Owner, limit Limit) (enforced bool, err error) {
-	if err := policy.SafeRelPath(rel); err != nil {
-		return false, fmt.Errorf("volume path %q %w", rel, err)
+func (s *Store) CreateVolume(rel string, opt CreateOptions) (enforced bool, err error) {
+	if err := checkNewPath(rel); err != nil {
+		return false, err
 	}
-	useQuota := limit.Mode != policy.QuotaOff && s.kind.Enforces()
-	if limit.Mode == policy.QuotaRequired && !useQuota {
-		return false, fmt.Errorf("the class requires quota, but %s is on %s, where this provisioner cannot enforce sizes (supported: btrfs with quotas enabled; XFS or ext4 with project quotas enforced)", s.base, s.fsName)
+	if err := s.quotaPossible(opt.Limit); err != nil {
+		return false, err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.refuseNesting(rel); err != nil {
+		return false, err
+	}
+	undo, err := s.registerVolume(rel, opt.PV)
+	if err != nil {
+		return false, err
+	}
+	defer func() {
+		if err != nil {
+			undo()
+		}
+	}()
+	return s.create(rel, opt.Mode, opt.Owner, opt.Limit)
+}
+
+// useQuota says whether limit is to be enforced here.
+func (s *Store) useQuota(limit Limit) bool {
+	return limit.Mode != policy.QuotaOff && s.kind.Enforces()
+}
+
+// quotaPossible refuses a limit that must be enforced where it cannot be.
+func (s *Store) quotaPossible(limit Limit) error {
+	if limit.Mode == policy.QuotaRequired && !s.useQuota(limit) {
+		return fmt.Errorf("the class requires quota, but %s is on %s, where this provisioner cannot enforce sizes (supported: btrfs with quotas enabled; XFS or ext4 with project quotas enforced)", s.base, s.fsName)
+	}
+	return nil
+}
+
+// create makes the directory rel (a volume, or a clone being prepared) as
+// CreateVolume describes, without the registry's part.
+func (s *Store) create(rel string, mode fs.FileMode, owner Owner, limit Limit) (enforced bool, err error) {
+	if err := s.quotaPossible(limit); err != nil {
+		return false, err
+	}
+	useQuota := s.useQuota(limit)
 	if err := s.makeParents(rel); err != nil {
 		return false, err
 	}
@@ -121,7 +253,7 @@ func (s *Store) Create(rel string, mode fs.FileMode, owner Owner, limit Limit) (
 	if useQuota && s.kind == quota.Btrfs {
 		err = s.createSubvolume(rel)
 	} else {
-		err = s.root.Mkdir(rel, 0o700)
+		err = beneath.Mkdir(s.dir, rel, 0o700)
 	}
 	created := err == nil
 	if created {
@@ -138,11 +270,16 @@ func (s *Store) Create(rel string, mode fs.FileMode, owner Owner, limit Limit) (
 		enforced, err = s.limit(rel, limit)
 		if err != nil {
 			if created {
-				_ = s.root.Remove(rel) // nothing is in it yet; do not leave it behind
+				_ = s.removeEmpty(rel) // nothing is in it yet; do not leave it behind
 			}
 			return false, err
 		}
 	}
+	dir, err := s.openDir(rel)
+	if err != nil {
+		return false, fmt.Errorf("opening %q: %w", rel, err)
+	}
+	defer dir.Close()
 	if owner.UID != nil || owner.GID != nil {
 		uid, gid := -1, -1
 		if owner.UID != nil {
@@ -151,37 +288,81 @@ func (s *Store) Create(rel string, mode fs.FileMode, owner Owner, limit Limit) (
 		if owner.GID != nil {
 			gid = int(*owner.GID)
 		}
-		if err := s.root.Lchown(rel, uid, gid); err != nil {
+		if err := unix.Fchown(int(dir.Fd()), uid, gid); err != nil {
 			return false, fmt.Errorf("setting owner of %q: %w", rel, err)
 		}
 	}
-	if err := s.root.Chmod(rel, mode); err != nil {
+	if err := unix.Fchmod(int(dir.Fd()), unixMode(mode)); err != nil {
 		return false, fmt.Errorf("setting mode of %q: %w", rel, err)
 	}
 	return enforced, nil
 }
 
+// unixMode is the chmod argument for m: permissions, setuid, setgid and
+// sticky.
+func unixMode(m fs.FileMode) uint32 {
+	u := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		u |= unix.S_ISUID
+	}
+	if m&fs.ModeSetgid != 0 {
+		u |= unix.S_ISGID
+	}
+	if m&fs.ModeSticky != 0 {
+		u |= unix.S_ISVTX
+	}
+	return u
+}
+
 // makeParents creates the parent directories of rel that a nested
-// pathPattern needs.
+// pathPattern needs, each registered as the store's before it is made (so
+// a crash leaves no parent that clean-up would not know).
 func (s *Store) makeParents(rel string) error {
-	if parent := path.Dir(rel); parent != "." {
-		if err := s.root.MkdirAll(parent, 0o755); err != nil {
+	for i := range len(rel) {
+		if rel[i] != '/' {
+			continue
+		}
+		parent := rel[:i]
+		st, err := beneath.Lstat(s.dir, parent)
+		if err == nil {
+			if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+				return fmt.Errorf("creating parent directory %q: it is a %s", parent, describe(&st))
+			}
+			continue
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("creating parent directory %q: %w", parent, err)
+		}
+		if err := s.registerParent(parent); err != nil {
+			return err
+		}
+		if err := beneath.Mkdir(s.dir, parent, 0o755); err != nil {
+			_ = s.unregister(parentsDir, parent) // not ours after all
+			if errors.Is(err, fs.ErrExist) {
+				continue
+			}
 			return fmt.Errorf("creating parent directory %q: %w", parent, err)
 		}
 	}
 	return nil
 }
 
-// inParent calls fn with rel's parent directory, open, and rel's last
-// component: a single name, so what the kernel creates lands in that
-// directory and no symlink can redirect it.
+// openDir opens the directory rel below the base path, following no
+// symlink in any component.
+func (s *Store) openDir(rel string) (*os.File, error) {
+	return beneath.OpenDir(s.dir, rel)
+}
+
+// inParent calls fn with rel's parent directory, open (resolved without
+// following a symlink), and rel's last component: a single name, so what
+// the kernel does lands in that directory and no symlink can redirect it.
 func (s *Store) inParent(rel string, fn func(parentFd int, name string) error) error {
-	dir, err := s.root.Open(path.Dir(rel))
+	parent, name, err := beneath.OpenParent(s.dir, rel)
 	if err != nil {
-		return fmt.Errorf("opening parent directory %q: %w", path.Dir(rel), err)
+		return fmt.Errorf("opening the parent directory of %q: %w", rel, err)
 	}
-	defer dir.Close()
-	return fn(int(dir.Fd()), path.Base(rel))
+	defer parent.Close()
+	return fn(int(parent.Fd()), name)
 }
 
 func (s *Store) createSubvolume(rel string) error {
@@ -190,6 +371,15 @@ func (s *Store) createSubvolume(rel string) error {
 		return fs.ErrExist
 	}
 	return err
+}
+
+// removeEmpty removes rel if it is an empty directory. rmdir, unlike a
+// removal of whatever is there, fails on anything else, rather than lose
+// what someone put there meanwhile.
+func (s *Store) removeEmpty(rel string) error {
+	return s.inParent(rel, func(parentFd int, name string) error {
+		return unix.Unlinkat(parentFd, name, unix.AT_REMOVEDIR)
+	})
 }
 
 // limit applies the size limit to the new volume rel: the qgroup limit of
@@ -220,7 +410,7 @@ func (s *Store) setLimit(rel string, bytes int64) error {
 	if s.kind == quota.Project {
 		return s.setProjectLimit(rel, bytes)
 	}
-	dir, err := s.root.Open(rel)
+	dir, err := s.openDir(rel)
 	if err != nil {
 		return fmt.Errorf("opening %q: %w", rel, err)
 	}
@@ -228,30 +418,19 @@ func (s *Store) setLimit(rel string, bytes int64) error {
 	return quota.SetLimit(int(dir.Fd()), uint64(max(bytes, 0)))
 }
 
-// openDirNoFollow opens the directory rel; a symlink as its last component
-// is refused, not followed (os.Root would follow one that stays inside), in
-// the same call that opens it, so nothing can swap rel between a check and
-// the open.
-func (s *Store) openDirNoFollow(rel string) (*os.File, error) {
-	parent, err := s.root.Open(path.Dir(rel))
-	if err != nil {
-		return nil, err
-	}
-	defer parent.Close()
-	fd, err := unix.Openat(int(parent.Fd()), path.Base(rel), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: rel, Err: err}
-	}
-	return os.NewFile(uintptr(fd), rel), nil
-}
-
+// checkAdoptable accepts an existing rel as a fresh volume's directory only
+// if it is an empty directory.
 func (s *Store) checkAdoptable(rel string) error {
-	fi, err := s.root.Lstat(rel)
+	st, err := beneath.Lstat(s.dir, rel)
 	if err != nil {
 		return fmt.Errorf("inspecting existing %q: %w", rel, err)
 	}
-	if !fi.IsDir() {
-		return fmt.Errorf("%q: %w (it is a %s)", rel, ErrCollision, fi.Mode().Type())
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+	case unix.S_IFLNK:
+		return fmt.Errorf("%q: %w: %w", rel, ErrCollision, &beneath.SymlinkError{Path: rel, Component: rel})
+	default:
+		return fmt.Errorf("%q: %w (it is a %s)", rel, ErrCollision, describe(&st))
 	}
 	empty, err := s.isEmpty(rel)
 	if err != nil {
@@ -264,7 +443,7 @@ func (s *Store) checkAdoptable(rel string) error {
 }
 
 func (s *Store) isEmpty(rel string) (bool, error) {
-	f, err := s.root.Open(rel)
+	f, err := s.openDir(rel)
 	if err != nil {
 		return false, fmt.Errorf("opening %q: %w", rel, err)
 	}
@@ -279,9 +458,11 @@ func (s *Store) isEmpty(rel string) (bool, error) {
 	return false, nil
 }
 
-// Exists reports whether rel exists (without following a final symlink).
+// Exists reports whether rel exists (without following a symlink in any
+// component; a symlink in a parent is an error, a symlink as the last
+// component exists).
 func (s *Store) Exists(rel string) (bool, error) {
-	_, err := s.root.Lstat(rel)
+	_, err := beneath.Lstat(s.dir, rel)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
@@ -291,33 +472,77 @@ func (s *Store) Exists(rel string) (bool, error) {
 	return true, nil
 }
 
-// Remove deletes the tree at rel, of any depth and owned by anyone, without
-// following symlinks inside it. A missing tree is success: deletion may be
-// retried after a crash halfway through. With project quotas the limit of
-// the volume's project is cleared once the tree is gone, which frees the ID.
+// Remove deletes the volume at rel, a tree of any depth and owned by
+// anyone, without following symlinks inside it, then its registry entry,
+// then the parents the store made for it that are now empty. A missing
+// tree is success: deletion may be retried after a crash halfway through.
+// A symlink in any component of rel, or a volume inside rel's tree, means
+// nothing is removed. With project quotas the limit of the volume's
+// project is cleared once the tree is gone, which frees the ID.
 func (s *Store) Remove(rel string) error {
-	if err := policy.SafeRelPath(rel); err != nil {
-		return fmt.Errorf("volume path %q %w", rel, err)
+	if err := checkPath(rel); err != nil {
+		return err
 	}
 	if failpoint.Armed(failpoint.MidDelete) {
 		s.removeOneEntry(rel)
 		failpoint.Crash(failpoint.MidDelete)
 	}
-	return s.removeTree(rel, s.pruneParents)
+	return s.removeTree(rel, true)
 }
 
-// removeTree removes the tree at rel, calls removed (if any) once it is
-// gone, and with project quotas clears the limit of the project rel had.
-// The project is read before the tree goes: afterwards nothing says which
-// it was. Failing to read it does not stop the removal; the limit then
-// stays on an ID without files, which Space does not count.
-func (s *Store) removeTree(rel string, removed func(rel string)) error {
-	id, idErr := s.volumeProject(rel)
-	if err := s.root.RemoveAll(rel); err != nil {
+// removeTree removes the tree at rel. For a volume it first checks, under
+// s.mu, that rel is no symlink and holds no other volume, and afterwards
+// forgets rel and prunes its parents. With project quotas it clears the
+// limit of the project rel had, read before the tree goes: afterwards
+// nothing says which it was. Failing to read it does not stop the removal;
+// the limit then stays on an ID without files, which Space does not count.
+func (s *Store) removeTree(rel string, volume bool) error {
+	if volume {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+	}
+	parent, name, err := beneath.OpenParent(s.dir, rel)
+	if errors.Is(err, fs.ErrNotExist) {
+		if volume {
+			s.forget(rel)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("removing %q: %w; touching nothing", rel, err)
+	}
+	defer parent.Close()
+	var st unix.Stat_t
+	switch err := unix.Fstatat(int(parent.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW); {
+	case errors.Is(err, unix.ENOENT):
+		if volume {
+			s.forget(rel)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("removing %q: %w", rel, err)
+	case volume && st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		return fmt.Errorf("removing %q: %w; touching nothing", rel, &beneath.SymlinkError{Path: rel, Component: rel})
+	}
+	if volume {
+		if err := s.refuseHolding(rel); err != nil {
+			return err
+		}
+		// The tree may be large: others may create and remove meanwhile.
+		// rel keeps its registry entry (and so blocks volumes inside it)
+		// until its tree is gone.
+		s.mu.Unlock()
+	}
+	id, idErr := s.projectOf(int(parent.Fd()), name, rel)
+	err = beneath.RemoveAll(parent, name)
+	if volume {
+		s.mu.Lock()
+	}
+	if err != nil {
 		return fmt.Errorf("removing %q: %w", rel, err)
 	}
-	if removed != nil {
-		removed(rel)
+	if volume {
+		s.forget(rel)
 	}
 	if id != 0 {
 		idErr = s.clearProjectLimit(id)
@@ -331,23 +556,43 @@ func (s *Store) removeTree(rel string, removed func(rel string)) error {
 // removeOneEntry removes a single entry of rel, so a crash test can stop a
 // deletion halfway.
 func (s *Store) removeOneEntry(rel string) {
-	f, err := s.root.Open(rel)
+	f, err := s.openDir(rel)
 	if err != nil {
 		return
 	}
+	defer f.Close()
 	names, _ := f.Readdirnames(1)
-	f.Close()
 	if len(names) == 1 {
-		_ = s.root.RemoveAll(path.Join(rel, names[0]))
+		_ = beneath.RemoveAll(f, names[0])
 	}
 }
 
-// pruneParents removes parent directories that a nested pathPattern created
-// and that are now empty. Failure is harmless (a sibling volume keeps the
-// parent alive), so errors are ignored on purpose.
+// forget unregisters the volume rel, whose directory is gone or moved,
+// and prunes its parents. Called with s.mu held.
+func (s *Store) forget(rel string) {
+	_ = s.unregister(volumesDir, rel) // a stale entry blocks nothing
+	s.pruneParents(rel)
+}
+
+// pruneParents removes the parent directories of rel that the store made
+// for a nested pathPattern and that are now empty, innermost first. It
+// stops at the first that is not registered as the store's, is a volume,
+// or holds anything (rmdir refuses: a sibling volume keeps it alive).
+// Failure is harmless, so errors end the pruning without being reported.
+// Called with s.mu held.
 func (s *Store) pruneParents(rel string) {
 	for dir := path.Dir(rel); dir != "."; dir = path.Dir(dir) {
-		if err := s.root.Remove(dir); err != nil {
+		if ok, err := s.registered(parentsDir, dir); err != nil || !ok {
+			return
+		}
+		if vol, err := s.registered(volumesDir, dir); err != nil || vol {
+			return
+		}
+		err := s.removeEmpty(dir)
+		if err != nil && !errors.Is(err, unix.ENOENT) {
+			return
+		}
+		if s.unregister(parentsDir, dir) != nil {
 			return
 		}
 	}
@@ -369,38 +614,74 @@ func ArchiveName(rel string, t time.Time) string {
 	return prefix + flat + "-" + stamp
 }
 
-// Archive renames rel to its archive name and returns that name. A missing
-// rel is success with an empty name: a crash after the rename must not
-// block the PV's deletion forever.
+// Archive renames the volume rel to its archive name and returns that
+// name. A missing rel is success with an empty name: a crash after the
+// rename must not block the PV's deletion forever. The archive is
+// registered as a volume (with rel's PV) before the rename and rel is
+// unregistered after it, so the archive blocks nesting for as long as it
+// exists. A symlink in any component of rel, or a volume inside rel's
+// tree, means nothing is renamed.
 //
 // An archive keeps its size limit (the btrfs subvolume keeps its qgroup, the
 // directory its project ID and the project its limit): the data is kept,
 // still takes its space, and the limit keeps counting as promised in Space
 // until the admin removes the archive.
 func (s *Store) Archive(rel string, t time.Time) (string, error) {
-	if err := policy.SafeRelPath(rel); err != nil {
-		return "", fmt.Errorf("volume path %q %w", rel, err)
-	}
-	exists, err := s.Exists(rel)
-	if err != nil || !exists {
+	if err := checkPath(rel); err != nil {
 		return "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	parent, leaf, err := beneath.OpenParent(s.dir, rel)
+	if errors.Is(err, fs.ErrNotExist) {
+		s.forget(rel)
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("archiving %q: %w; touching nothing", rel, err)
+	}
+	defer parent.Close()
+	var st unix.Stat_t
+	switch err := unix.Fstatat(int(parent.Fd()), leaf, &st, unix.AT_SYMLINK_NOFOLLOW); {
+	case errors.Is(err, unix.ENOENT):
+		s.forget(rel)
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("archiving %q: %w", rel, err)
+	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		return "", fmt.Errorf("archiving %q: %w; touching nothing", rel, &beneath.SymlinkError{Path: rel, Component: rel})
+	}
+	if err := s.refuseHolding(rel); err != nil {
+		return "", err
+	}
+	pv := ""
+	if e, ok, err := s.entry(volumesDir, rel); err == nil && ok {
+		pv = e.pv
 	}
 	name := ArchiveName(rel, t)
 	for i := 2; ; i++ {
-		taken, err := s.Exists(name)
+		taken, err := s.registered(volumesDir, name)
 		if err != nil {
 			return "", err
 		}
 		if !taken {
-			break
+			undo, err := s.registerVolume(name, pv)
+			if err != nil {
+				return "", err
+			}
+			err = beneath.Rename(parent, leaf, s.dir, name, unix.RENAME_NOREPLACE)
+			if err == nil {
+				break
+			}
+			undo()
+			if !errors.Is(err, fs.ErrExist) {
+				return "", fmt.Errorf("archiving %q as %q: %w", rel, name, err)
+			}
 		}
 		name = fmt.Sprintf("%s-%d", ArchiveName(rel, t), i)
 	}
-	if err := s.root.Rename(rel, name); err != nil {
-		return "", fmt.Errorf("archiving %q as %q: %w", rel, name, err)
-	}
 	failpoint.Crash(failpoint.AfterArchive)
-	s.pruneParents(rel)
+	s.forget(rel)
 	return name, nil
 }
 
@@ -473,7 +754,7 @@ func quantity(bytes uint64) *resource.Quantity {
 // volume), with no disk I/O for a cached filesystem.
 func (s *Store) Space() (Space, error) {
 	var st unix.Statfs_t
-	if err := unix.Statfs(s.base, &st); err != nil {
+	if err := unix.Fstatfs(int(s.dir.Fd()), &st); err != nil {
 		return Space{}, fmt.Errorf("statfs %s: %w", s.base, err)
 	}
 	sp := Space{Total: st.Blocks * uint64(st.Bsize), Free: st.Bavail * uint64(st.Bsize)}
@@ -496,12 +777,7 @@ func (s *Store) Space() (Space, error) {
 // reserved is the sum of the limits promised on this filesystem; enforcing
 // is false when its quotas are off.
 func (s *Store) reserved() (sum uint64, enforcing bool, err error) {
-	dir, err := s.root.Open(".")
-	if err != nil {
-		return 0, false, err
-	}
-	defer dir.Close()
-	fd := int(dir.Fd())
+	fd := int(s.dir.Fd())
 	switch s.kind {
 	case quota.Btrfs:
 		limits, err := quota.QgroupLimits(fd)
@@ -543,15 +819,17 @@ func addSaturating(a, b uint64) uint64 {
 }
 
 // Writable checks that a file can be created in the base path, so a
-// read-only or full mount shows up in readiness rather than in a failed claim.
+// read-only or full mount shows up in readiness rather than in a failed
+// claim. The probe is a single name created with O_EXCL|O_NOFOLLOW in the
+// held base directory: nothing a symlink could redirect.
 func (s *Store) Writable() error {
 	name := fmt.Sprintf(".hostpath-provisioner-probe-%d", os.Getpid())
-	f, err := s.root.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	f, err := beneath.CreateFile(s.dir, name, os.O_WRONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("base path %s is not writable: %w", s.base, err)
 	}
 	f.Close()
-	if err := s.root.Remove(name); err != nil && !errors.Is(err, syscall.ENOENT) {
+	if err := unix.Unlinkat(int(s.dir.Fd()), name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("base path %s: removing probe file: %w", s.base, err)
 	}
 	return nil
@@ -559,13 +837,32 @@ func (s *Store) Writable() error {
 
 // Resize changes the enforced size of the volume rel, where the volume was
 // made with a limit (a btrfs subvolume, or a directory with a project ID of
-// ours); elsewhere the size is only recorded on the PV.
+// ours); elsewhere the size is only recorded on the PV. A symlink in any
+// component of rel is refused.
 func (s *Store) Resize(rel string, bytes int64) error {
-	if err := policy.SafeRelPath(rel); err != nil {
-		return fmt.Errorf("volume path %q %w", rel, err)
+	if err := checkPath(rel); err != nil {
+		return err
 	}
 	if err := s.setLimit(rel, bytes); err != nil {
 		return fmt.Errorf("resizing %q to %d bytes: %w", rel, bytes, err)
 	}
 	return nil
+}
+
+// describe names the type of st for messages.
+func describe(st *unix.Stat_t) string {
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFLNK:
+		return "symlink"
+	case unix.S_IFREG:
+		return "regular file"
+	case unix.S_IFDIR:
+		return "directory"
+	case unix.S_IFIFO:
+		return "fifo"
+	case unix.S_IFSOCK:
+		return "socket"
+	default:
+		return "device"
+	}
 }

@@ -3,12 +3,10 @@ package volume
 import (
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"path"
-	"syscall"
+	"os"
 
-	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
+	"golang.org/x/sys/unix"
+
 	"github.com/mazdermind/hostpath-provisioner/pkg/quota"
 )
 
@@ -46,10 +44,11 @@ type Usage struct {
 // it (a btrfs subvolume while quotas are on, a directory with a project ID
 // of ours while project quotas are on) that number is read, which costs a
 // few syscalls whatever the volume holds. Otherwise the tree is walked
-// without following symlinks, visiting at most maxEntries entries.
+// without following symlinks, visiting at most maxEntries entries. A
+// symlink in any component of rel is refused.
 func (s *Store) Usage(rel string, maxEntries int) (Usage, error) {
-	if err := policy.SafeRelPath(rel); err != nil {
-		return Usage{}, fmt.Errorf("volume path %q %w", rel, err)
+	if err := checkPath(rel); err != nil {
+		return Usage{}, err
 	}
 	u, ok, err := s.backendUsage(rel)
 	if err != nil {
@@ -68,9 +67,9 @@ func (s *Store) backendUsage(rel string) (u Usage, ok bool, err error) {
 	if !s.kind.Enforces() {
 		return Usage{}, false, nil
 	}
-	dir, err := s.openDirNoFollow(rel)
+	dir, err := s.openDir(rel)
 	if err != nil {
-		return Usage{}, false, nil // not a directory, or gone: the walk says what it is
+		return Usage{}, false, nil // not a directory, a symlink, or gone: the walk says what it is
 	}
 	defer dir.Close()
 	fd := int(dir.Fd())
@@ -115,55 +114,52 @@ func clampInt64(v uint64) int64 {
 	return int64(min(v, 1<<63-1))
 }
 
+// errWalkBound ends a usage walk that has visited its bound of entries.
+var errWalkBound = errors.New("walk bound reached")
+
 // walkUsage adds up the allocated bytes of the tree at rel without following
 // symlinks, visiting at most maxEntries entries (truncated says the bound
-// was hit and the figure is a lower bound).
+// was hit and the figure is a lower bound). Every directory is opened by
+// its single name relative to its parent's descriptor, with O_NOFOLLOW: a
+// directory swapped for a symlink meanwhile is counted as what it was
+// listed as and not entered.
 func (s *Store) walkUsage(rel string, maxEntries int) (used int64, truncated bool, err error) {
-	root := s.root
-	seen := 0
-	var walk func(dir string) error
-	walk = func(dir string) error {
-		f, err := root.Open(dir)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		for {
-			names, err := f.Readdirnames(1024)
-			for _, n := range names {
-				if seen >= maxEntries {
-					truncated = true
-					return nil
-				}
-				seen++
-				p := path.Join(dir, n)
-				fi, lerr := root.Lstat(p)
-				if lerr != nil {
-					continue // removed while walking
-				}
-				if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-					used += st.Blocks * 512
-				}
-				if fi.IsDir() {
-					if err := walk(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-						return err
-					}
-				}
-			}
-			if errors.Is(err, io.EOF) || (err == nil && len(names) == 0) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-		}
-	}
-	fi, err := root.Lstat(rel)
+	top, err := s.openDir(rel)
 	if err != nil {
 		return 0, false, err
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		used += st.Blocks * 512
+	defer top.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(top.Fd()), &st); err != nil {
+		return 0, false, err
 	}
-	return used, truncated, walk(rel)
+	used = st.Blocks * 512
+	seen := 0
+	var walk func(dir *os.File, rel string) error
+	walk = func(dir *os.File, rel string) error {
+		return forEachEntry(dir, rel, func(name, entry string, st *unix.Stat_t) error {
+			if seen >= maxEntries {
+				return errWalkBound
+			}
+			seen++
+			used += st.Blocks * 512
+			if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+				return nil
+			}
+			sub, err := openChild(dir, name)
+			if sub == nil || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
+				return nil // gone, or no longer a directory
+			}
+			if err != nil {
+				return &entryError{"opening", entry, err}
+			}
+			defer sub.Close()
+			return walk(sub, entry)
+		})
+	}
+	err = walk(top, ".")
+	if errors.Is(err, errWalkBound) {
+		return used, true, nil
+	}
+	return used, false, err
 }
