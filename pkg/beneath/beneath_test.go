@@ -7,13 +7,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mazdermind/hostpath-provisioner/pkg/beneath/beneathtest"
 )
 
 // bothWays runs fn once resolving with openat2 and once with the
@@ -54,43 +55,7 @@ func must(t testing.TB, err error) {
 	}
 }
 
-// snapshot is every entry below dir with its type, mode, owner and, for
-// files and links, content or target: what "byte-identical" compares.
-func snapshot(t testing.TB, dir string) string {
-	t.Helper()
-	var lines []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		var st unix.Stat_t
-		if err := unix.Lstat(p, &st); err != nil {
-			return err
-		}
-		line := fmt.Sprintf("%s %o %d:%d", strings.TrimPrefix(p, dir), st.Mode, st.Uid, st.Gid)
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFREG:
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			line += " " + string(b)
-		case unix.S_IFLNK:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			line += " -> " + target
-		}
-		lines = append(lines, line)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(lines)
-	return strings.Join(lines, "\n")
-}
+var snapshot = beneathtest.Snapshot
 
 // fixture is a root with the tree a/b/c/data, a mirror of it inside the
 // root (x/a/b/c/data) and one outside (outside/a/b/c/data), each with a

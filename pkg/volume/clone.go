@@ -122,7 +122,11 @@ func (s *Store) Clone(src, dst string, limit Limit, opt CloneOptions) (how Clone
 	if err != nil {
 		return "", false, fmt.Errorf("inspecting the source: %w", err)
 	}
-	if srcInfo.Mode&unix.S_IFMT != unix.S_IFDIR {
+	switch srcInfo.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+	case unix.S_IFLNK:
+		return "", false, fmt.Errorf("the source is not a directory: %w", &beneath.SymlinkError{Path: src, Component: src})
+	default:
 		return "", false, fmt.Errorf("the source is a %s, not a directory", describe(&srcInfo))
 	}
 	srcDir, err := s.openDir(src)

@@ -325,15 +325,24 @@ func (s *Store) makeParents(rel string) error {
 		parent := rel[:i]
 		st, err := beneath.Lstat(s.dir, parent)
 		if err == nil {
-			if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			switch st.Mode & unix.S_IFMT {
+			case unix.S_IFDIR:
+				continue
+			case unix.S_IFLNK:
+				return fmt.Errorf("creating %q: %w; touching nothing", rel, &beneath.SymlinkError{Path: rel, Component: parent})
+			default:
 				return fmt.Errorf("creating parent directory %q: it is a %s", parent, describe(&st))
 			}
-			continue
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("creating parent directory %q: %w", parent, err)
 		}
 		if err := s.registerParent(parent); err != nil {
+			return err
+		}
+		// A volume entry for a directory that does not exist is stale; left
+		// in place it would make this parent look like a volume.
+		if err := s.unregister(volumesDir, parent); err != nil {
 			return err
 		}
 		if err := beneath.Mkdir(s.dir, parent, 0o755); err != nil {
