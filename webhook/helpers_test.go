@@ -104,6 +104,22 @@ func withAnnotation(k, v string) claimOpt {
 	}
 }
 
+func boundTo(pv string) claimOpt {
+	return func(c *corev1.PersistentVolumeClaim) {
+		c.Spec.VolumeName = pv
+		c.Status.Phase = corev1.ClaimBound
+	}
+}
+
+// volume is a PV of ours bound to the claim ns/name with uid, whose size is
+// enforced as quota says.
+func volume(name, quota, ns, claimName string, uid types.UID) *corev1.PersistentVolume {
+	return &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{policy.AnnQuota: quota}},
+		Spec:       corev1.PersistentVolumeSpec{ClaimRef: &corev1.ObjectReference{Namespace: ns, Name: claimName, UID: uid}},
+	}
+}
+
 // managedBy records the fields the requester sent, as the API server does
 // before mutating admission.
 func managedBy(fields string) claimOpt {

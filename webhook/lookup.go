@@ -57,6 +57,19 @@ func (l *lookup) claim(ctx context.Context, namespace, name string) (*corev1.Per
 	return &c, nil
 }
 
+// volume returns the named PersistentVolume, or nil when it does not exist.
+func (l *lookup) volume(ctx context.Context, name string) (*corev1.PersistentVolume, error) {
+	var pv corev1.PersistentVolume
+	err := l.get(ctx, client.ObjectKey{Name: name}, &pv)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading PersistentVolume %s: %w", name, err)
+	}
+	return &pv, nil
+}
+
 // clusterDefault returns the class Kubernetes gives class-less claims.
 func (l *lookup) clusterDefault(ctx context.Context) (*storagev1.StorageClass, error) {
 	var list storagev1.StorageClassList

@@ -3,9 +3,7 @@ package webhook
 import (
 	"context"
 	"fmt"
-	"maps"
 	"net/http"
-	"strings"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -16,11 +14,6 @@ import (
 
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 )
-
-// placeholderUID renders the pathPattern when a request carries no UID
-// yet; the API server sets metadata.uid before validating admission, so
-// this only matters for hand-made requests.
-const placeholderUID = "00000000-0000-0000-0000-000000000000"
 
 // ClaimValidator checks claims of our classes against pkg/policy.
 type ClaimValidator struct {
@@ -69,43 +62,35 @@ func (v *ClaimValidator) Handle(ctx context.Context, req admission.Request) admi
 		}
 		nsAnn, warn := v.namespaceAnnotations(ctx, claim.Namespace)
 		warnings = append(warnings, warn...)
-		errs = append(errs, policy.ValidateClaimSpec(&claim)...)
-		errs = append(errs, policy.ValidateClaimSize(&claim, params, nsAnn)...)
-		errs = append(errs, policy.ValidateClaimAnnotations(claim.Annotations)...)
-		uid := string(claim.UID)
-		if uid == "" {
-			uid = placeholderUID
-		}
-		if _, ferr := policy.ClaimPath(params.Pattern, "pvc-"+uid, &claim); ferr != nil {
-			// The pattern is the class's, but the values that break it
-			// (labels, annotations, names) are the claim's: say both.
-			errs = append(errs, field.Invalid(field.NewPath("metadata"), claim.Name,
-				fmt.Sprintf("the directory for this claim cannot be made: StorageClass %q %s", name, ferr.Error())))
-		}
-		warnings = append(warnings, policy.ClaimWarnings(&claim)...)
-		cloneErrs, cloneWarnings := v.checkCloneSource(ctx, &claim)
-		errs = append(errs, cloneErrs...)
-		warnings = append(warnings, cloneWarnings...)
+		source, warn := v.cloneSource(ctx, &claim)
+		warnings = append(warnings, warn...)
+		// The PV name is left to policy: the one the PV will get.
+		_, errs, warn = policy.ValidateNewClaim(&claim, policy.ClaimContext{
+			Class: params, ClassName: name, NamespaceAnnotations: nsAnn, Source: source,
+		})
+		warnings = append(warnings, warn...)
 
 	case admissionv1.Update:
 		var old corev1.PersistentVolumeClaim
 		if err := v.decoder.DecodeRaw(req.OldObject, &old); err != nil {
 			return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding the old PersistentVolumeClaim: %w", err))
 		}
-		// Only what this request changes is checked: refusing an update for
-		// a problem the claim already had would block the PV controller's
-		// binding and the removal of finalizers, i.e. deleting the claim.
-		if !maps.Equal(ourAnnotations(old.Annotations), ourAnnotations(claim.Annotations)) {
-			errs = append(errs, policy.ValidateClaimAnnotations(claim.Annotations)...)
-		}
-		if !sameRequest(&old, &claim) {
-			params, classErrs := policy.ValidateStorageClass(class)
-			if len(classErrs) == 0 {
-				nsAnn, warn := v.namespaceAnnotations(ctx, claim.Namespace)
-				warnings = append(warnings, warn...)
-				errs = append(errs, policy.ValidateClaimSize(&claim, params, nsAnn)...)
+		c := policy.ClaimContext{ClassName: name}
+		if policy.RequestChanged(&old, &claim) {
+			// Only the size rules need the class, the namespace and the
+			// volume; an invalid class was reported when it was made, and
+			// its claims' growth is refused by the resizer.
+			if params, classErrs := policy.ValidateStorageClass(class); len(classErrs) == 0 {
+				c.Class = params
 			}
+			var warn []string
+			c.NamespaceAnnotations, warn = v.namespaceAnnotations(ctx, claim.Namespace)
+			warnings = append(warnings, warn...)
+			c.VolumeQuota = v.volumeQuota(ctx, &claim)
 		}
+		var warn []string
+		errs, warn = policy.ValidateClaimUpdate(&old, &claim, c)
+		warnings = append(warnings, warn...)
 	}
 	if len(errs) > 0 {
 		logger.V(2).Info("Denied claim", "claim", klog.KRef(claim.Namespace, claim.Name), "operation", req.Operation, "errors", errs.ToAggregate().Error())
@@ -143,28 +128,10 @@ func claimName(claim *corev1.PersistentVolumeClaim) string {
 	return claim.GenerateName
 }
 
-func ourAnnotations(ann map[string]string) map[string]string {
-	out := map[string]string{}
-	for k, v := range ann {
-		if strings.HasPrefix(k, policy.Prefix) {
-			out[k] = v
-		}
-	}
-	return out
-}
-
-func sameRequest(a, b *corev1.PersistentVolumeClaim) bool {
-	qa, qb := policy.ClaimRequest(a), policy.ClaimRequest(b)
-	if qa == nil || qb == nil {
-		return qa == qb
-	}
-	return qa.Cmp(*qb) == 0
-}
-
-// checkCloneSource checks a clone against its source claim. A source that
-// does not exist yet is a warning, not a refusal: like any clone in
-// Kubernetes, the claim waits until its source appears.
-func (v *ClaimValidator) checkCloneSource(ctx context.Context, claim *corev1.PersistentVolumeClaim) (field.ErrorList, []string) {
+// cloneSource reads a clone's source claim. A source that does not exist
+// yet is a warning, not a refusal: like any clone in Kubernetes, the claim
+// waits until its source appears, and the provisioner checks it then.
+func (v *ClaimValidator) cloneSource(ctx context.Context, claim *corev1.PersistentVolumeClaim) (*corev1.PersistentVolumeClaim, []string) {
 	name := policy.CloneSource(claim)
 	if name == "" {
 		return nil, nil
@@ -176,5 +143,24 @@ func (v *ClaimValidator) checkCloneSource(ctx context.Context, claim *corev1.Per
 	case source == nil:
 		return nil, []string{fmt.Sprintf("the source claim %s does not exist yet in namespace %s; this claim stays Pending until it does", name, claim.Namespace)}
 	}
-	return policy.ValidateCloneOf(claim, source), nil
+	return source, nil
+}
+
+// volumeQuota is how the size of the claim's volume is enforced (the PV's
+// hostpath.dev/quota), or "" when not known: the claim is not bound, the PV
+// cannot be read, or the PV is not bound to this claim (a claim that only
+// names a PV learns nothing from it). The resizer checks growth again.
+func (v *ClaimValidator) volumeQuota(ctx context.Context, claim *corev1.PersistentVolumeClaim) string {
+	if claim.Spec.VolumeName == "" {
+		return ""
+	}
+	pv, err := v.lookup.volume(ctx, claim.Spec.VolumeName)
+	if err != nil || pv == nil {
+		return ""
+	}
+	ref := pv.Spec.ClaimRef
+	if ref == nil || ref.Namespace != claim.Namespace || ref.Name != claim.Name || ref.UID != claim.UID {
+		return ""
+	}
+	return pv.Annotations[policy.AnnQuota]
 }

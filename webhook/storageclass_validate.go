@@ -31,12 +31,32 @@ func (v *ClassValidator) Handle(ctx context.Context, req admission.Request) admi
 	if err := v.decoder.Decode(req, &class); err != nil {
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding StorageClass: %w", err))
 	}
-	warnings := v.defaultWarnings(ctx, &class)
+	var list storagev1.StorageClassList
+	listErr := v.lookup.cache.List(ctx, &list)
+	if listErr != nil {
+		klog.FromContext(ctx).Error(listErr, "Cannot list StorageClasses")
+	}
+	warnings := v.defaultWarnings(&class, list.Items, listErr)
 	if !v.lookup.ours(&class) {
 		return admission.Allowed(fmt.Sprintf("provisioner %q is not ours", class.Provisioner)).WithWarnings(warnings...)
 	}
 
-	params, errs := policy.ValidateStorageClass(&class)
+	// A new class is also checked against the classes of ours that exist:
+	// their volumes and its own must never nest. Parameters are immutable,
+	// so an update is checked as the class alone, as the provisioner does.
+	var others []storagev1.StorageClass
+	if req.Operation == admissionv1.Create {
+		if listErr != nil {
+			warnings = append(warnings, fmt.Sprintf(
+				"hostpath-provisioner could not list the StorageClasses (%v), so it did not check whether this class's volumes could be inside another class's; the provisioner refuses such a volume when it would be made", listErr))
+		}
+		for _, o := range list.Items {
+			if v.lookup.ours(&o) {
+				others = append(others, o)
+			}
+		}
+	}
+	params, errs := policy.ValidateStorageClass(&class, others...)
 	if class.AllowVolumeExpansion != nil && *class.AllowVolumeExpansion && params != nil && params.Quota == policy.QuotaOff {
 		warnings = append(warnings, "allowVolumeExpansion: true with quota: off: growing a claim only changes its recorded size, nothing enforces it")
 	}
@@ -61,7 +81,8 @@ func (v *ClassValidator) Handle(ctx context.Context, req admission.Request) admi
 // defaultWarnings explains what marking a class default means for claims
 // without a class, since Kubernetes' DefaultStorageClass admission plugin
 // runs before our webhook and so takes precedence over --default-class.
-func (v *ClassValidator) defaultWarnings(ctx context.Context, class *storagev1.StorageClass) []string {
+// classes are the StorageClasses that exist, unless listing them failed.
+func (v *ClassValidator) defaultWarnings(class *storagev1.StorageClass, classes []storagev1.StorageClass, listErr error) []string {
 	if !policy.IsDefaultClass(class) {
 		return nil
 	}
@@ -72,12 +93,10 @@ func (v *ClassValidator) defaultWarnings(ctx context.Context, class *storagev1.S
 				"so the hostpath default class %q only applies in namespaces annotated %s",
 			class.Name, v.opts.DefaultClass, policy.AnnNamespaceDefaultClass))
 	}
-	var list storagev1.StorageClassList
-	if err := v.lookup.cache.List(ctx, &list); err != nil {
-		klog.FromContext(ctx).Error(err, "Cannot list StorageClasses to find other defaults")
+	if listErr != nil {
 		return warnings
 	}
-	for _, other := range list.Items {
+	for _, other := range classes {
 		if other.Name != class.Name && policy.IsDefaultClass(&other) {
 			warnings = append(warnings, fmt.Sprintf(
 				"StorageClass %q is also marked as the cluster default; with several, Kubernetes uses the newest, remove %s from all but one",

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"sort"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -54,11 +55,16 @@ func ClusterDefaultClass(classes []storagev1.StorageClass) *storagev1.StorageCla
 	return defaults[0]
 }
 
-// ValidateStorageClass checks a StorageClass of ours: every parameter, and
-// the class fields a directory cannot honour. The returned parameters are
-// usable only when the error list is empty.
-func ValidateStorageClass(class *storagev1.StorageClass) (*ClassParameters, field.ErrorList) {
-	params, errs := ParseClassParameters(class.Parameters)
+// ValidateStorageClass checks a StorageClass of ours: every parameter, the
+// class fields a directory cannot honour, and whether its pathPattern could
+// put one of its volumes inside another of its volumes. others are the
+// other StorageClasses of our provisioner, given when a class is created:
+// its pattern is then also checked against theirs, both ways (classes with
+// the class's own name, and invalid ones, which provision nothing, are
+// skipped). The returned parameters are usable only when the error list is
+// empty.
+func ValidateStorageClass(class *storagev1.StorageClass, others ...storagev1.StorageClass) (*ClassParameters, field.ErrorList) {
+	params, errs := parseClassParameters(class.Parameters)
 	if class.ReclaimPolicy != nil && *class.ReclaimPolicy == corev1.PersistentVolumeReclaimRecycle {
 		// Recycle would make kube-controller-manager start a scrubber pod
 		// that runs rm -rf in the volume; onDelete says what we do instead.
@@ -73,5 +79,79 @@ func ValidateStorageClass(class *storagev1.StorageClass) (*ClassParameters, fiel
 			fmt.Sprintf("%v: the kubelet does not support mount options for hostPath volumes; remove mountOptions or set parameters.%s: %s",
 				class.MountOptions, ParamVolumeType, VolumeTypeLocal)))
 	}
+	if params != nil && params.Pattern != nil {
+		errs = append(errs, validateNesting(class.Name, params.Pattern, others)...)
+	}
 	return params, errs
+}
+
+// validateNesting refuses a pattern whose volumes could be inside one
+// another's, or inside (or around) those of the other classes.
+func validateNesting(name string, pattern *PathPattern, others []storagev1.StorageClass) field.ErrorList {
+	fp := field.NewPath("parameters").Key(ParamPathPattern)
+	names := map[*PathPattern]string{pattern: name}
+	if n, ok := selfNesting(pattern); ok {
+		return field.ErrorList{field.Invalid(fp, pattern.String(), fmt.Sprintf(
+			"could put one volume's directory inside another's: %s", describeNesting(n, names)))}
+	}
+	var errs field.ErrorList
+	for i := range others {
+		o := &others[i]
+		if o.Name == name {
+			continue
+		}
+		op, oerrs := parseClassParameters(o.Parameters)
+		if len(oerrs) > 0 {
+			continue
+		}
+		names[op.Pattern] = o.Name
+		if n, ok := PatternsCouldNest(pattern, op.Pattern); ok {
+			errs = append(errs, field.Invalid(fp, pattern.String(), fmt.Sprintf(
+				"could put volumes of StorageClass %q and of StorageClass %q (pathPattern %q) inside one another: %s",
+				name, o.Name, op.Pattern.String(), describeNesting(n, names))))
+		}
+	}
+	return errs
+}
+
+func describeNesting(n Nesting, names map[*PathPattern]string) string {
+	return fmt.Sprintf("StorageClass %q would make %q for claim %s, inside %q that StorageClass %q would make for claim %s",
+		names[n.Inner.Pattern], n.Inner.Path, n.Inner.Claim, n.Outer.Path, names[n.Outer.Pattern], n.Outer.Claim)
+}
+
+// selfNestingCache remembers PatternsCouldNest(p, p) by pattern text: every
+// claim's admission and provisioning validates its class, the answer
+// depends on the text alone, and for a pattern that reads several labels
+// it takes milliseconds. Patterns are few (one a class); a full cache just
+// stops remembering.
+var selfNestingCache = struct {
+	sync.Mutex
+	m map[string]*Nesting
+}{m: map[string]*Nesting{}}
+
+const selfNestingCacheSize = 256
+
+func selfNesting(p *PathPattern) (Nesting, bool) {
+	c := &selfNestingCache
+	c.Lock()
+	n, ok := c.m[p.text]
+	c.Unlock()
+	if !ok {
+		if found, nest := PatternsCouldNest(p, p); nest {
+			n = &found
+		}
+		c.Lock()
+		if len(c.m) < selfNestingCacheSize {
+			c.m[p.text] = n
+		}
+		c.Unlock()
+	}
+	if n == nil {
+		return Nesting{}, false
+	}
+	// The example names the pattern it was found for; this one has the
+	// same text.
+	out := *n
+	out.Inner.Pattern, out.Outer.Pattern = p, p
+	return out, true
 }

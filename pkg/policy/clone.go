@@ -10,11 +10,11 @@ import (
 
 // CloneSource is the name of the claim, in the claim's own namespace, whose
 // data a new claim starts with; "" when it starts empty, or when its data
-// source is one we cannot clone (ValidateClaimSpec says why). The API
+// source is one we cannot clone (ValidateNewClaim says why). The API
 // server mirrors dataSource into dataSourceRef, so dataSourceRef is read
 // first.
 func CloneSource(claim *corev1.PersistentVolumeClaim) string {
-	if len(validateDataSource(claim)) > 0 {
+	if len(validateDataSource(claim, field.NewPath("spec"))) > 0 {
 		return ""
 	}
 	if ref := claim.Spec.DataSourceRef; ref != nil {
@@ -30,8 +30,7 @@ func CloneSource(claim *corev1.PersistentVolumeClaim) string {
 // same namespace. Snapshots and populators need something a directory does
 // not have, and a claim in another namespace needs a ReferenceGrant, which
 // we do not read.
-func validateDataSource(claim *corev1.PersistentVolumeClaim) field.ErrorList {
-	spec := field.NewPath("spec")
+func validateDataSource(claim *corev1.PersistentVolumeClaim, spec *field.Path) field.ErrorList {
 	check := func(fp *field.Path, group *string, kind, name string, namespace *string) field.ErrorList {
 		g := ""
 		if group != nil {
@@ -62,11 +61,11 @@ func validateDataSource(claim *corev1.PersistentVolumeClaim) field.ErrorList {
 	return nil
 }
 
-// ValidateCloneOf checks a clone against its source claim: the same class
+// validateCloneOf checks a clone against its source claim: the same class
 // (one provisioner, one node, one set of parameters) and at least the
 // source's size, as Kubernetes requires of every clone. source is the claim
 // named by CloneSource.
-func ValidateCloneOf(claim, source *corev1.PersistentVolumeClaim) field.ErrorList {
+func validateCloneOf(claim, source *corev1.PersistentVolumeClaim) field.ErrorList {
 	var errs field.ErrorList
 	class, sourceClass := "", ""
 	if claim.Spec.StorageClassName != nil {
@@ -79,18 +78,18 @@ func ValidateCloneOf(claim, source *corev1.PersistentVolumeClaim) field.ErrorLis
 		errs = append(errs, field.Invalid(field.NewPath("spec", "storageClassName"), class,
 			fmt.Sprintf("must be %q, the class of the source claim %s: a clone is made from its source's directory, by the same class on the same node", sourceClass, source.Name)))
 	}
-	if need := SourceSize(source); need != nil {
+	if need := sourceSize(source); need != nil {
 		if req := ClaimRequest(claim); req != nil && req.Cmp(*need) < 0 {
-			errs = append(errs, field.Invalid(field.NewPath("spec", "resources", "requests").Key(string(corev1.ResourceStorage)), req.String(),
+			errs = append(errs, field.Invalid(requestPath(), req.String(),
 				fmt.Sprintf("must be at least %s, the size of the source claim %s", need.String(), source.Name)))
 		}
 	}
 	return errs
 }
 
-// SourceSize is what a clone of source must at least request: its bound
+// sourceSize is what a clone of source must at least request: its bound
 // capacity, else its request.
-func SourceSize(source *corev1.PersistentVolumeClaim) *resource.Quantity {
+func sourceSize(source *corev1.PersistentVolumeClaim) *resource.Quantity {
 	if q, ok := source.Status.Capacity[corev1.ResourceStorage]; ok {
 		return &q
 	}

@@ -85,10 +85,10 @@ type ClassParameters struct {
 	Quota      QuotaMode
 }
 
-// ParseClassParameters validates every StorageClass parameter. Unknown keys
+// parseClassParameters validates every StorageClass parameter. Unknown keys
 // are errors (with a "did you mean" hint) because a typo in a parameter name
 // would otherwise be silently ignored and surprise the user much later.
-func ParseClassParameters(params map[string]string) (*ClassParameters, field.ErrorList) {
+func parseClassParameters(params map[string]string) (*ClassParameters, field.ErrorList) {
 	fp := field.NewPath("parameters")
 	var errs field.ErrorList
 	p := &ClassParameters{
@@ -112,7 +112,7 @@ func ParseClassParameters(params map[string]string) (*ClassParameters, field.Err
 	if patternText == "" {
 		patternText = DefaultPathPattern
 	}
-	pattern, perrs := ParsePathPattern(patternText, fp.Key(ParamPathPattern))
+	pattern, perrs := parsePathPattern(patternText, fp.Key(ParamPathPattern))
 	errs = append(errs, perrs...)
 	p.Pattern = pattern
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 )
 
 func TestParseClassParameters(t *testing.T) {
@@ -61,7 +62,7 @@ func TestParseClassParameters(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, errs := ParseClassParameters(tt.params)
+			p, errs := ValidateStorageClass(&storagev1.StorageClass{Parameters: tt.params})
 			if tt.wantErr == "" {
 				if len(errs) > 0 {
 					t.Fatalf("unexpected errors: %v", errs.ToAggregate())

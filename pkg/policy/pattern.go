@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"text/template"
 	"text/template/parse"
@@ -23,18 +24,18 @@ const (
 	maxPathBytes      = 2048
 )
 
-// PatternClaim is the view of a claim a pathPattern may use.
-type PatternClaim struct {
+// patternClaim is the view of a claim a pathPattern may use.
+type patternClaim struct {
 	Namespace   string
 	Name        string
 	Labels      map[string]string
 	Annotations map[string]string
 }
 
-// PatternData is what a pathPattern is executed with.
-type PatternData struct {
+// patternData is what a pathPattern is executed with.
+type patternData struct {
 	PVName string
-	PVC    PatternClaim
+	PVC    patternClaim
 }
 
 // PathPattern is a parsed, class-validated pathPattern.
@@ -51,31 +52,31 @@ func (p *PathPattern) String() string { return p.text }
 // the PV name, a re-created claim maps to the directory of its predecessor.
 func (p *PathPattern) UsesPVName() bool { return p.usesPVName }
 
-// ParsePathPattern parses a pathPattern and proves, with sample claims, that
+// parsePathPattern parses a pathPattern and proves, with sample claims, that
 // it renders a safe relative path. Whatever it accepts is still checked
-// again for every real claim by Render, because label and annotation values
+// again for every real claim by render, because label and annotation values
 // are chosen by users.
-func ParsePathPattern(text string, fp *field.Path) (*PathPattern, field.ErrorList) {
+func parsePathPattern(text string, fp *field.Path) (*PathPattern, field.ErrorList) {
 	tmpl, err := template.New("pathPattern").Option("missingkey=zero").Parse(text)
 	if err != nil {
 		return nil, field.ErrorList{field.Invalid(fp, text, fmt.Sprintf("is not a valid Go template: %v", err))}
 	}
 	p := &PathPattern{text: text, tmpl: tmpl}
 
-	labels, annotations := referencedKeys(tmpl.Tree)
-	sample := func(ns, pv string) PatternData {
-		return PatternData{PVName: pv, PVC: PatternClaim{
+	refs := referencedKeys(tmpl.Tree)
+	sample := func(ns, pv string) patternData {
+		return patternData{PVName: pv, PVC: patternClaim{
 			Namespace: ns, Name: "sample.claim-1",
-			Labels: sampleMap(labels), Annotations: sampleMap(annotations),
+			Labels: sampleMap(refs.labels), Annotations: sampleMap(refs.annotations),
 		}}
 	}
 	a := sample("sample-namespace", "pvc-00000000-0000-0000-0000-00000000000a")
 	b := sample("sample-namespace", "pvc-00000000-0000-0000-0000-00000000000b")
-	ra, err := p.Render(a)
+	ra, err := p.render(a)
 	if err != nil {
 		return nil, field.ErrorList{field.Invalid(fp, text, fmt.Sprintf("for a sample claim %s/%s: %v", a.PVC.Namespace, a.PVC.Name, err))}
 	}
-	rb, err := p.Render(b)
+	rb, err := p.render(b)
 	if err != nil {
 		return nil, field.ErrorList{field.Invalid(fp, text, fmt.Sprintf("for a sample claim %s/%s: %v", b.PVC.Namespace, b.PVC.Name, err))}
 	}
@@ -92,9 +93,13 @@ func ParsePathPattern(text string, fp *field.Path) (*PathPattern, field.ErrorLis
 	return p, nil
 }
 
-// Render executes the pattern for one claim and checks the result with
-// SafeRelPath: the provisioner never uses an unchecked rendering.
-func (p *PathPattern) Render(d PatternData) (string, error) {
+// render executes the pattern for one claim and checks the result: with
+// SafeRelPath, and no component may start with '.', because such names in
+// the base path are the provisioner's own (its registry
+// .hostpath-provisioner, clone temporaries .clone-*, the readiness probe).
+// The provisioner never uses an unchecked rendering. SafeRelPath alone stays
+// the check for paths that existing PVs record, which older versions made.
+func (p *PathPattern) render(d patternData) (string, error) {
 	var buf bytes.Buffer
 	if err := p.tmpl.Execute(&buf, d); err != nil {
 		return "", fmt.Errorf("cannot be executed: %w", err)
@@ -103,8 +108,16 @@ func (p *PathPattern) Render(d PatternData) (string, error) {
 	if err := SafeRelPath(out); err != nil {
 		return "", fmt.Errorf("renders %q, which %w", out, err)
 	}
+	for c := range strings.SplitSeq(out, "/") {
+		if strings.HasPrefix(c, ".") {
+			return "", fmt.Errorf("renders %q, whose path component %q starts with '.': %s", out, c, reservedDotNames)
+		}
+	}
 	return out, nil
 }
+
+// reservedDotNames says why no rendered component may start with '.'.
+const reservedDotNames = "names starting with '.' are reserved for the provisioner's own files (.hostpath-provisioner, .clone-*, the readiness probe)"
 
 // SafeRelPath reports why p cannot be used as a directory below the base
 // path, or nil. It is deliberately strict: only plain relative paths whose
@@ -147,16 +160,25 @@ func sampleMap(keys []string) map[string]string {
 	return m
 }
 
+// templateRefs is what a template reads from a claim's labels and
+// annotations, and the string constants it holds.
+type templateRefs struct {
+	labels, annotations []string // keys, sorted, without repeats
+	strings             []string
+}
+
 // referencedKeys finds the label and annotation keys a template reads, as
 // .PVC.Labels.key or index .PVC.Labels "key", so the sample claim can carry
 // them: a pattern that uses a label must not fail validation for lacking it.
-func referencedKeys(tree *parse.Tree) (labels, annotations []string) {
+// It also collects the template's string constants, which PatternsCouldNest
+// tries as values (a comparison's other branch).
+func referencedKeys(tree *parse.Tree) (r templateRefs) {
 	add := func(kind, key string) {
 		switch kind {
 		case "Labels":
-			labels = append(labels, key)
+			r.labels = append(r.labels, key)
 		case "Annotations":
-			annotations = append(annotations, key)
+			r.annotations = append(r.annotations, key)
 		}
 	}
 	var walk func(n parse.Node)
@@ -190,6 +212,9 @@ func referencedKeys(tree *parse.Tree) (labels, annotations []string) {
 						}
 					}
 				}
+				if s, ok := a.(*parse.StringNode); ok {
+					r.strings = append(r.strings, s.Text)
+				}
 				walk(a)
 			}
 		case *parse.IfNode:
@@ -207,5 +232,9 @@ func referencedKeys(tree *parse.Tree) (labels, annotations []string) {
 		}
 	}
 	walk(tree.Root)
-	return labels, annotations
+	for _, keys := range []*[]string{&r.labels, &r.annotations} {
+		slices.Sort(*keys)
+		*keys = slices.Compact(*keys)
+	}
+	return r
 }

@@ -123,18 +123,9 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 		return nil, controller.ProvisioningFinished, &controller.IgnoredError{Reason: "not the lease holder for Immediate claims"}
 	}
 
-	params, err := p.check(ctx, opts)
+	params, rel, err := p.check(ctx, opts, source)
 	if err != nil {
 		return nil, controller.ProvisioningFinished, err
-	}
-	if source != nil {
-		if errs := policy.ValidateCloneOf(claim, source.claim); len(errs) > 0 {
-			return nil, controller.ProvisioningFinished, fmt.Errorf("claim is invalid: %w", errs.ToAggregate())
-		}
-	}
-	rel, ferr := policy.ClaimPath(params.Pattern, opts.PVName, claim)
-	if ferr != nil {
-		return nil, controller.ProvisioningFinished, fmt.Errorf("StorageClass %s: %w", opts.StorageClass.Name, ferr)
 	}
 
 	request := policy.ClaimRequest(claim)
@@ -192,26 +183,28 @@ func (p *Provisioner) clone(ctx context.Context, src *cloneSource, rel string, l
 	return enforced, nil
 }
 
-// check re-applies every admission rule: the webhook fails open, so a claim
-// made while it was down must not slip past the provisioner.
-func (p *Provisioner) check(ctx context.Context, opts controller.ProvisionOptions) (*policy.ClassParameters, error) {
+// check re-applies every admission rule, the clone's against its source
+// included, and renders the claim's directory: the webhook fails open, so
+// a claim made while it was down must not slip past the provisioner.
+func (p *Provisioner) check(ctx context.Context, opts controller.ProvisionOptions, source *cloneSource) (*policy.ClassParameters, string, error) {
 	params, errs := policy.ValidateStorageClass(opts.StorageClass)
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("StorageClass %s is invalid: %w", opts.StorageClass.Name, errs.ToAggregate())
+		return nil, "", fmt.Errorf("StorageClass %s is invalid: %w", opts.StorageClass.Name, errs.ToAggregate())
 	}
 	claim := opts.PVC
 	var ns corev1.Namespace
 	if err := p.cfg.Reader.Get(ctx, client.ObjectKey{Name: claim.Namespace}, &ns); err != nil {
-		return nil, fmt.Errorf("reading namespace %s: %w", claim.Namespace, err)
+		return nil, "", fmt.Errorf("reading namespace %s: %w", claim.Namespace, err)
 	}
-	var cerrs field.ErrorList
-	cerrs = append(cerrs, policy.ValidateClaimSpec(claim)...)
-	cerrs = append(cerrs, policy.ValidateClaimAnnotations(claim.Annotations)...)
-	cerrs = append(cerrs, policy.ValidateClaimSize(claim, params, ns.Annotations)...)
+	c := policy.ClaimContext{Class: params, ClassName: opts.StorageClass.Name, NamespaceAnnotations: ns.Annotations, PVName: opts.PVName}
+	if source != nil {
+		c.Source = source.claim
+	}
+	rel, cerrs, _ := policy.ValidateNewClaim(claim, c)
 	if len(cerrs) > 0 {
-		return nil, fmt.Errorf("claim is invalid: %w", cerrs.ToAggregate())
+		return nil, "", fmt.Errorf("claim is invalid: %w", cerrs.ToAggregate())
 	}
-	return params, nil
+	return params, rel, nil
 }
 
 // checkSpace refuses a claim the base path cannot hold. For a claim with a
