@@ -111,9 +111,9 @@ func boundTo(pv string) claimOpt {
 	}
 }
 
-// volume is a PV of ours bound to the claim ns/name with uid, whose size is
+// persistentVolume is a PV of ours bound to the claim ns/name with uid, whose size is
 // enforced as quota says.
-func volume(name, quota, ns, claimName string, uid types.UID) *corev1.PersistentVolume {
+func persistentVolume(name, quota, ns, claimName string, uid types.UID) *corev1.PersistentVolume {
 	return &corev1.PersistentVolume{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{policy.AnnQuota: quota}},
 		Spec:       corev1.PersistentVolumeSpec{ClaimRef: &corev1.ObjectReference{Namespace: ns, Name: claimName, UID: uid}},

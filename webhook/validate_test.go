@@ -27,9 +27,9 @@ func TestClaimValidator(t *testing.T) {
 		storageClass("broken", policy.ProvisionerName, withParams("pathPatern", "x")),
 		storageClass("by-dir", policy.ProvisionerName, withParams(policy.ParamPathPattern, `{{ .PVC.Namespace }}/{{ index .PVC.Annotations "dir" }}`)),
 		storageClass("enforced", policy.ProvisionerName, withParams(policy.ParamQuota, string(policy.QuotaRequired))),
-		volume("pv-unenforced", "none", "team", "data", "1234"),
-		volume("pv-enforced", "btrfs", "team", "data", "1234"),
-		volume("pv-of-another-claim", "none", "team", "other", "999"),
+		persistentVolume("pv-unenforced", "none", "team", "data", "1234"),
+		persistentVolume("pv-enforced", "btrfs", "team", "data", "1234"),
+		persistentVolume("pv-of-another-claim", "none", "team", "other", "999"),
 		storageClass("ebs", "ebs.csi.aws.com"),
 		claim(func(c *corev1.PersistentVolumeClaim) { c.Name = "src" }, withClass("hostpath"), withSize("2Gi")),
 	}
