@@ -31,43 +31,40 @@ func (l *lookup) get(ctx context.Context, key client.ObjectKey, obj client.Objec
 	return err
 }
 
-// class returns the named StorageClass, or nil when it does not exist.
-func (l *lookup) class(ctx context.Context, name string) (*storagev1.StorageClass, error) {
-	var sc storagev1.StorageClass
-	err := l.get(ctx, client.ObjectKey{Name: name}, &sc)
+// find reads the object key names, or returns nil when it does not exist;
+// what names its kind in errors.
+func find[T any, P interface {
+	*T
+	client.Object
+}](ctx context.Context, l *lookup, key client.ObjectKey, what string) (P, error) {
+	obj := P(new(T))
+	err := l.get(ctx, key, obj)
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading StorageClass %s: %w", name, err)
+		name := key.Name
+		if key.Namespace != "" {
+			name = key.Namespace + "/" + key.Name
+		}
+		return nil, fmt.Errorf("reading %s %s: %w", what, name, err)
 	}
-	return &sc, nil
+	return obj, nil
+}
+
+// class returns the named StorageClass, or nil when it does not exist.
+func (l *lookup) class(ctx context.Context, name string) (*storagev1.StorageClass, error) {
+	return find[storagev1.StorageClass](ctx, l, client.ObjectKey{Name: name}, "StorageClass")
 }
 
 // claim returns the named claim, or nil when it does not exist.
 func (l *lookup) claim(ctx context.Context, namespace, name string) (*corev1.PersistentVolumeClaim, error) {
-	var c corev1.PersistentVolumeClaim
-	err := l.get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &c)
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading PersistentVolumeClaim %s/%s: %w", namespace, name, err)
-	}
-	return &c, nil
+	return find[corev1.PersistentVolumeClaim](ctx, l, client.ObjectKey{Namespace: namespace, Name: name}, "PersistentVolumeClaim")
 }
 
 // volume returns the named PersistentVolume, or nil when it does not exist.
 func (l *lookup) volume(ctx context.Context, name string) (*corev1.PersistentVolume, error) {
-	var pv corev1.PersistentVolume
-	err := l.get(ctx, client.ObjectKey{Name: name}, &pv)
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading PersistentVolume %s: %w", name, err)
-	}
-	return &pv, nil
+	return find[corev1.PersistentVolume](ctx, l, client.ObjectKey{Name: name}, "PersistentVolume")
 }
 
 // clusterDefault returns the class Kubernetes gives class-less claims.
