@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -12,6 +13,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/mazdermind/hostpath-provisioner/pkg/beneath"
 	"github.com/mazdermind/hostpath-provisioner/pkg/location"
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 	"github.com/mazdermind/hostpath-provisioner/pkg/volume"
@@ -77,6 +79,11 @@ func (r *Resizer) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result,
 			return ctrl.Result{}, r.infeasible(ctx, &claim, *request, err.Error())
 		}
 		if err := r.Store.Resize(loc.Rel, request.Value()); err != nil {
+			if errors.Is(err, beneath.ErrSymlink) {
+				// A swapped component: nothing was touched, and retrying
+				// will not change that until an admin looks.
+				return ctrl.Result{}, r.infeasible(ctx, &claim, *request, err.Error())
+			}
 			r.Recorder.Eventf(&claim, corev1.EventTypeWarning, "VolumeResizeFailed", "%v", err)
 			return ctrl.Result{}, err
 		}
@@ -110,8 +117,10 @@ func (r *Resizer) refusal(ctx context.Context, claim *corev1.PersistentVolumeCla
 	// The volume's size is what the claim had before this growth.
 	old := claim.DeepCopy()
 	old.Spec.Resources.Requests[corev1.ResourceStorage] = current
-	_ = old // TODO(wire): policy.ValidateClaimUpdate once the entry points land
-	errs = policy.ValidateClaimSize(claim, params, ns.Annotations)
+	errs, _ = policy.ValidateClaimUpdate(old, claim, policy.ClaimContext{
+		Class: params, ClassName: class.Name, NamespaceAnnotations: ns.Annotations,
+		PVName: pv.Name, VolumeQuota: pv.Annotations[policy.AnnQuota],
+	})
 	if len(errs) > 0 {
 		return errs.ToAggregate().Error()
 	}

@@ -8,6 +8,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/mazdermind/hostpath-provisioner/pkg/location"
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 	"github.com/mazdermind/hostpath-provisioner/pkg/volume"
 )
@@ -38,8 +39,11 @@ func (p *Provisioner) resolveSource(ctx context.Context, claim *corev1.Persisten
 	if err := p.cfg.Reader.Get(ctx, client.ObjectKey{Name: src.claim.Spec.VolumeName}, src.pv); err != nil {
 		return nil, fmt.Errorf("reading the source claim's volume %s: %w", src.claim.Spec.VolumeName, err)
 	}
-	src.node = NodeOf(src.pv)
-	if src.node == "" || sourcePath(src.pv) == "" {
+	if ref := src.pv.Spec.ClaimRef; ref == nil || ref.Namespace != src.claim.Namespace || ref.Name != src.claim.Name || ref.UID != src.claim.UID {
+		return nil, fmt.Errorf("the source claim %s/%s names volume %s, which is not bound to it; refusing to clone another claim's data", claim.Namespace, name, src.pv.Name)
+	}
+	src.node = location.NodeOf(src.pv)
+	if _, abs := location.SourcePath(src.pv); src.node == "" || abs == "" {
 		return nil, fmt.Errorf("the source claim %s/%s is bound to %s, which is not a hostpath volume; only hostpath volumes can be cloned", claim.Namespace, name, src.pv.Name)
 	}
 	return src, nil

@@ -30,6 +30,7 @@ func source(base, srcNode, rel string) (*corev1.PersistentVolumeClaim, *corev1.P
 	}}}
 	t := corev1.HostPathDirectory
 	pv.Spec.HostPath = &corev1.HostPathVolumeSource{Path: filepath.Join(base, rel), Type: &t}
+	pv.Spec.ClaimRef = &corev1.ObjectReference{Namespace: c.Namespace, Name: c.Name, UID: c.UID}
 	return c, pv
 }
 
@@ -106,7 +107,12 @@ func TestACloneIsRefusedOrPassedOn(t *testing.T) {
 		wantState controller.ProvisioningState
 		wantErr   string
 		ignored   bool
+		// notBound makes the source's PV belong to another claim: the
+		// source claim only names it.
+		notBound bool
 	}{
+		{name: "a clone of a claim that only names another claim's volume", srcNode: node, claim: cloneClaim("1Mi", nil), notBound: true,
+			wantState: controller.ProvisioningNoChange, wantErr: "names volume pvc-src, which is not bound to it"},
 		{name: "a clone smaller than its source", srcNode: node, claim: cloneClaim("512Ki", nil),
 			wantState: controller.ProvisioningFinished, wantErr: "must be at least 1Mi, the size of the source claim src"},
 		{name: "a clone whose source is on another node is left to that node", srcNode: "node-b", claim: cloneClaim("1Mi", nil),
@@ -119,6 +125,9 @@ func TestACloneIsRefusedOrPassedOn(t *testing.T) {
 			f := newFixture(t)
 			base := f.base
 			src, pv := source(base, tt.srcNode, "default-src-pvc-src")
+			if tt.notBound {
+				pv.Spec.ClaimRef = &corev1.ObjectReference{Namespace: "victim", Name: "data", UID: "uid-victim"}
+			}
 			f.add(t, src, pv)
 			os.Mkdir(filepath.Join(base, "default-src-pvc-src"), 0o755)
 			opts := controller.ProvisionOptions{StorageClass: class(nil, ""), PVName: "pvc-copy", PVC: tt.claim}

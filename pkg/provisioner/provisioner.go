@@ -10,9 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
-	"path/filepath"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -25,12 +22,10 @@ import (
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v10/controller"
 
 	"github.com/mazdermind/hostpath-provisioner/pkg/failpoint"
+	"github.com/mazdermind/hostpath-provisioner/pkg/location"
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 	"github.com/mazdermind/hostpath-provisioner/pkg/volume"
 )
-
-// hostnameLabel is the well-known node label PV node affinity selects on.
-const hostnameLabel = "kubernetes.io/hostname"
 
 // Config is what one node's provisioner needs to know.
 type Config struct {
@@ -88,7 +83,7 @@ func (p *Provisioner) ShouldProvision(ctx context.Context, claim *corev1.Persist
 
 // ShouldDelete keeps every instance but the volume's own node away from it.
 func (p *Provisioner) ShouldDelete(_ context.Context, pv *corev1.PersistentVolume) bool {
-	return NodeOf(pv) == p.cfg.NodeName
+	return location.NodeOf(pv) == p.cfg.NodeName
 }
 
 // Provision creates the claim's directory and describes its PV.
@@ -170,7 +165,8 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 // takes the source's mode and owner, not the class's: the pods that used
 // the data expect its permissions.
 func (p *Provisioner) clone(ctx context.Context, src *cloneSource, rel string, limit volume.Limit, opts controller.ProvisionOptions) (bool, error) {
-	srcRel, err := p.relPath(src.pv)
+	srcLoc, err := location.Of(src.pv, p.cfg.Store.Base())
+	srcRel := srcLoc.Rel
 	if err != nil {
 		return false, fmt.Errorf("source claim %s: %w", src.claim.Name, err)
 	}
@@ -237,7 +233,7 @@ func (p *Provisioner) hostname(ctx context.Context, selected *corev1.Node) (stri
 			return "", fmt.Errorf("reading own node %s: %w", p.cfg.NodeName, err)
 		}
 	}
-	if h := node.Labels[hostnameLabel]; h != "" {
+	if h := node.Labels[corev1.LabelHostname]; h != "" {
 		return h, nil
 	}
 	return node.Name, nil
@@ -275,7 +271,7 @@ func (p *Provisioner) describe(opts controller.ProvisionOptions, rel string, siz
 			PersistentVolumeSource:        source,
 			NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{
 				NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{{
-					Key: hostnameLabel, Operator: corev1.NodeSelectorOpIn, Values: []string{hostname},
+					Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: []string{hostname},
 				}}}},
 			}},
 		},
@@ -292,13 +288,16 @@ func reclaimPolicy(p *corev1.PersistentVolumeReclaimPolicy) corev1.PersistentVol
 // Delete disposes of a released volume's directory as its on-delete policy
 // says. The library deletes the PV object afterwards.
 func (p *Provisioner) Delete(ctx context.Context, pv *corev1.PersistentVolume) error {
-	if node := NodeOf(pv); node != p.cfg.NodeName {
+	if node := location.NodeOf(pv); node != p.cfg.NodeName {
 		return &controller.IgnoredError{Reason: fmt.Sprintf("volume lives on node %q", node)}
 	}
-	rel, err := p.relPath(pv)
+	// The PV's own source path decides what is deleted; a PV whose
+	// annotations say otherwise is refused, never followed.
+	loc, err := location.Of(pv, p.cfg.Store.Base())
 	if err != nil {
 		return err
 	}
+	rel := loc.Rel
 	logger := klog.FromContext(ctx).WithValues("pv", pv.Name, "path", p.cfg.Store.Abs(rel))
 
 	onDelete := policy.OnDeleteDelete
@@ -332,59 +331,4 @@ func (p *Provisioner) Delete(ctx context.Context, pv *corev1.PersistentVolume) e
 		failpoint.Crash(failpoint.BeforeDeletePV)
 		return nil
 	}
-}
-
-// relPath finds a volume's directory relative to the base path. Our PVs
-// record it; PVs of the original provisioner only have the absolute path,
-// which must lie inside this base path or we refuse to touch it.
-func (p *Provisioner) relPath(pv *corev1.PersistentVolume) (string, error) {
-	if base, ok := pv.Annotations[policy.AnnBasePath]; ok && path.Clean(base) != path.Clean(p.cfg.Store.Base()) {
-		return "", fmt.Errorf("volume was made under base path %s but this instance serves %s; not touching it", base, p.cfg.Store.Base())
-	}
-	if rel, ok := pv.Annotations[policy.AnnPath]; ok {
-		if err := policy.SafeRelPath(rel); err != nil {
-			return "", fmt.Errorf("annotation %s=%q %w", policy.AnnPath, rel, err)
-		}
-		return rel, nil
-	}
-	abs := sourcePath(pv)
-	if abs == "" {
-		return "", fmt.Errorf("volume has neither a %s annotation nor a hostPath/local source", policy.AnnPath)
-	}
-	rel, err := filepath.Rel(p.cfg.Store.Base(), abs)
-	if err != nil || policy.SafeRelPath(rel) != nil || strings.HasPrefix(rel, "..") {
-		return "", fmt.Errorf("volume path %s is not inside the base path %s; not touching it", abs, p.cfg.Store.Base())
-	}
-	return rel, nil
-}
-
-func sourcePath(pv *corev1.PersistentVolume) string {
-	switch {
-	case pv.Spec.HostPath != nil:
-		return pv.Spec.HostPath.Path
-	case pv.Spec.Local != nil:
-		return pv.Spec.Local.Path
-	}
-	return ""
-}
-
-// NodeOf returns the node whose base path holds a volume: our annotation,
-// the original provisioner's identity annotation, or the node affinity.
-func NodeOf(pv *corev1.PersistentVolume) string {
-	if n := pv.Annotations[policy.AnnNode]; n != "" {
-		return n
-	}
-	if n := pv.Annotations[policy.AnnLegacyIdentity]; n != "" {
-		return n
-	}
-	if na := pv.Spec.NodeAffinity; na != nil && na.Required != nil {
-		for _, t := range na.Required.NodeSelectorTerms {
-			for _, e := range t.MatchExpressions {
-				if e.Key == hostnameLabel && e.Operator == corev1.NodeSelectorOpIn && len(e.Values) == 1 {
-					return e.Values[0]
-				}
-			}
-		}
-	}
-	return ""
 }

@@ -44,7 +44,7 @@ func newFixture(t *testing.T) *fixture {
 	cb := fake.NewClientBuilder().WithObjects(
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "small", Annotations: map[string]string{policy.AnnNamespaceMaxSize: "1Mi"}}},
-		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node, Labels: map[string]string{hostnameLabel: "host-a"}}},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node, Labels: map[string]string{corev1.LabelHostname: "host-a"}}},
 	)
 	f := &fixture{base: base, leader: true, events: record.NewFakeRecorder(10), client: cb.Build()}
 	f.p = New(Config{
@@ -191,9 +191,14 @@ func TestOnlyTheRightInstanceProvisions(t *testing.T) {
 }
 
 func pvFor(f *fixture, rel, onDelete string) *corev1.PersistentVolume {
-	return &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pvc-1", Annotations: map[string]string{
-		policy.AnnNode: node, policy.AnnPath: rel, policy.AnnBasePath: f.base, policy.AnnOnDelete: onDelete,
-	}}}
+	return &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: "pvc-1", Annotations: map[string]string{
+			policy.AnnNode: node, policy.AnnPath: rel, policy.AnnBasePath: f.base, policy.AnnOnDelete: onDelete,
+		}},
+		Spec: corev1.PersistentVolumeSpec{PersistentVolumeSource: corev1.PersistentVolumeSource{
+			HostPath: &corev1.HostPathVolumeSource{Path: filepath.Join(f.base, rel)},
+		}},
+	}
 }
 
 func TestDelete(t *testing.T) {
@@ -229,6 +234,24 @@ func TestDelete(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(f.base, "v")); err != nil {
 			t.Error("retained data was deleted")
+		}
+	})
+	t.Run("a path annotation that disagrees with the source path touches nothing", func(t *testing.T) {
+		f := newFixture(t)
+		for _, d := range []string{"mine", "victim"} {
+			os.MkdirAll(filepath.Join(f.base, d), 0o755)
+			os.WriteFile(filepath.Join(f.base, d, "canary"), []byte(d), 0o644)
+		}
+		pv := pvFor(f, "mine", "delete")
+		pv.Annotations[policy.AnnPath] = "victim"
+		err := f.p.Delete(ctx, pv)
+		if err == nil || !strings.Contains(err.Error(), "disagrees with spec.hostPath.path") {
+			t.Fatalf("err = %v, want a refusal naming the disagreement", err)
+		}
+		for _, d := range []string{"mine", "victim"} {
+			if b, err := os.ReadFile(filepath.Join(f.base, d, "canary")); err != nil || string(b) != d {
+				t.Errorf("%s/canary = %q, %v; want it untouched", d, b, err)
+			}
 		}
 	})
 	t.Run("an unknown on-delete keeps the data", func(t *testing.T) {
