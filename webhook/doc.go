@@ -41,9 +41,22 @@
 // class is marked default (otherwise kube-controller-manager assigns the
 // default retroactively); pkg/controllers.DefaultClass then assigns ours.
 //
+// # What the validators decide
+//
+// Nothing: they read what a decision depends on (the class, the namespace,
+// a clone's source claim, a bound claim's PV) and ask pkg/policy, one entry
+// point per question: ValidateNewClaim at CREATE of a claim,
+// ValidateClaimUpdate at UPDATE (only what the update changes is checked,
+// so binding and finalizer removal are never blocked by an old problem),
+// and ValidateStorageClass for a class. A new class is checked against the
+// other classes of ours that exist, so one whose volumes could be inside
+// another class's (or hold them) is refused naming both; an UPDATE of a
+// class only warns, as its parameters are immutable.
+//
 // # Failure policy
 //
 // Fail open at admission, fail closed at provisioning: when a read needed
 // for a decision fails, the request is allowed with a warning, and the
-// provisioner checks everything again with the same pkg/policy code.
+// provisioner (and, for growth, the resizer) checks everything again with
+// the same pkg/policy code.
 package webhook

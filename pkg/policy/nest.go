@@ -18,8 +18,8 @@ type SampleVolume struct {
 	// Claim describes the sample claim: namespace/name, and the labels and
 	// annotations the pattern reads, for example
 	// "sample-namespace/claim-b (labels app=claim-a)".
-	Claim string
-	pv    string
+	Claim    string
+	name, pv string // the sample claim's name and its volume's
 }
 
 // Nesting is an example of one volume's directory inside another's.
@@ -61,19 +61,28 @@ const (
 // provisioner's check on disk is the last word.
 func PatternsCouldNest(a, b *PathPattern) (Nesting, bool) {
 	values := nestValues(a, b)
-	ra, rb := nestRenderings(a, values), nestRenderings(b, values)
-	if n, ok := inside(ra, rb); ok {
-		return n, true
+	ra := nestRenderings(a, values)
+	rb := ra
+	if b != a {
+		rb = nestRenderings(b, values)
 	}
-	if a == b {
-		return Nesting{}, false
+	// Two claims of different names are the plainer example (claims of
+	// one name can only follow each other); one of them is also found when
+	// it is the only one.
+	for _, sameName := range []bool{false, true} {
+		if n, ok := inside(ra, rb, sameName); ok {
+			return n, true
+		}
+		if n, ok := inside(rb, ra, sameName); ok && a != b {
+			return n, true
+		}
 	}
-	return inside(rb, ra)
+	return Nesting{}, false
 }
 
 // inside finds a rendering in inner that lies below one in outer for
-// another volume.
-func inside(inner, outer []SampleVolume) (Nesting, bool) {
+// another volume, of a claim of another name unless sameName.
+func inside(inner, outer []SampleVolume, sameName bool) (Nesting, bool) {
 	byPath := map[string][]SampleVolume{}
 	for _, o := range outer {
 		byPath[o.Path] = append(byPath[o.Path], o)
@@ -84,7 +93,7 @@ func inside(inner, outer []SampleVolume) (Nesting, bool) {
 				continue
 			}
 			for _, o := range byPath[in.Path[:i]] {
-				if o.pv != in.pv {
+				if o.pv != in.pv && (o.name == in.name) == sameName {
 					return Nesting{Outer: o, Inner: in}, true
 				}
 			}
@@ -185,7 +194,7 @@ func nestRenderings(p *PathPattern, values []string) []SampleVolume {
 				if len(desc) > 0 {
 					claim += " (" + strings.Join(desc, ", ") + ")"
 				}
-				out = append(out, SampleVolume{Pattern: p, Path: path, Claim: claim, pv: pv})
+				out = append(out, SampleVolume{Pattern: p, Path: path, Claim: claim, name: name, pv: pv})
 			}
 		}
 	}

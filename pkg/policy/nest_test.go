@@ -85,7 +85,7 @@ func TestValidateStorageClassRefusesPatternsThatCouldNest(t *testing.T) {
 
 	_, errs := ValidateStorageClass(&whole, plain, inner)
 	expectErrs(t, errs, `parameters[pathPattern]: Invalid value: "{{ .PVC.Namespace }}": could put volumes of StorageClass "whole" and of StorageClass "data" (pathPattern "{{ .PVC.Namespace }}/{{ .PVC.Name }}/data") inside one another: `+
-		`StorageClass "data" would make "sample-namespace/claim-a/data" for claim sample-namespace/claim-a, inside "sample-namespace" that StorageClass "whole" would make for claim sample-namespace/claim-a`)
+		`StorageClass "data" would make "sample-namespace/claim-a/data" for claim sample-namespace/claim-a, inside "sample-namespace" that StorageClass "whole" would make for claim sample-namespace/claim-b`)
 	if len(errs) != 1 {
 		t.Errorf("one error for the one class it nests with, got %v", errs)
 	}
