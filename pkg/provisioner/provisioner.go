@@ -133,7 +133,7 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 	if source != nil {
 		enforced, err = p.clone(ctx, source, rel, limit, opts)
 	} else {
-		enforced, err = p.cfg.Store.Create(rel, params.Mode, volume.Owner{UID: params.UID, GID: params.GID}, limit)
+		enforced, err = p.cfg.Store.CreateVolume(rel, volume.CreateOptions{PV: opts.PVName, Mode: params.Mode, Owner: volume.Owner{UID: params.UID, GID: params.GID}, Limit: limit})
 	}
 	if err != nil {
 		if errors.Is(err, volume.ErrCollision) {

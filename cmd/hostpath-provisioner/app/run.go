@@ -285,6 +285,9 @@ func setupProvisioner(ctx context.Context, mgr manager.Manager, o *Options, cfg 
 		controller.AddFinalizer(true),
 	)
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		if err := prov.Adopt(ctx); err != nil {
+			return err
+		}
 		pc.Run(ctx)
 		return nil
 	})); err != nil {
