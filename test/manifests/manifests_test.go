@@ -243,7 +243,18 @@ var writable = map[string]string{
 	"/events":                        "events on claims and volumes",
 	"events.k8s.io/events":           "events on claims and volumes",
 	"coordination.k8s.io/leases":     "the Immediate-binding lease",
+	// Creating a review reads or changes no object: it asks the API server
+	// about a scraper's bearer token.
+	"authentication.k8s.io/tokenreviews":        "/metrics authenticates a scraper's bearer token",
+	"authorization.k8s.io/subjectaccessreviews": "/metrics asks whether that scraper may GET /metrics",
 }
+
+// createOnly are the writable resources whose only verb is create.
+var createOnly = []string{"authentication.k8s.io/tokenreviews", "authorization.k8s.io/subjectaccessreviews"}
+
+// metricsReader is the ClusterRole admins bind to their Prometheus: the only
+// role with a non-resource URL, and bound by nothing in the manifest.
+const metricsReader = "hostpath-provisioner-metrics-reader"
 
 func TestRBACIsLeastPrivilege(t *testing.T) {
 	m := loadInstall(t)
@@ -269,7 +280,13 @@ func TestRBACIsLeastPrivilege(t *testing.T) {
 				}
 			}
 			if len(r.NonResourceURLs) > 0 {
-				t.Errorf("%s grants non-resource URLs %v", where, r.NonResourceURLs)
+				if name != "ClusterRole/"+metricsReader {
+					t.Errorf("%s grants non-resource URLs %v; only %s may, for /metrics", where, r.NonResourceURLs, metricsReader)
+				}
+				if !slices.Equal(r.NonResourceURLs, []string{"/metrics"}) || !slices.Equal(r.Verbs, []string{"get"}) ||
+					len(r.APIGroups)+len(r.Resources)+len(r.ResourceNames) > 0 {
+					t.Errorf("%s: %+v; a metrics reader may only GET /metrics", where, r)
+				}
 			}
 			for _, v := range r.Verbs {
 				switch v {
@@ -289,17 +306,25 @@ func TestRBACIsLeastPrivilege(t *testing.T) {
 						if _, ok := writable[g+"/"+res]; !ok {
 							t.Errorf("%s grants %q on %s/%s; writable are only %v", where, v, g, res, keys(writable))
 						}
+						if v != "create" && slices.Contains(createOnly, g+"/"+res) {
+							t.Errorf("%s grants %q on %s/%s; only create is needed", where, v, g, res)
+						}
 					}
 				}
 			}
 		}
 	}
 
+	if rules := roles["ClusterRole/"+metricsReader]; len(rules) != 1 {
+		t.Errorf("ClusterRole %s has rules %+v; want exactly GET on /metrics, for admins to bind to their scraper", metricsReader, rules)
+	}
 	sa := one[*corev1.ServiceAccount](t, m, "hostpath-provisioner")
 	checkSubjects := func(binding string, subjects []rbacv1.Subject, ref rbacv1.RoleRef) {
 		switch ref.Name {
 		case "cluster-admin", "admin", "edit":
 			t.Errorf("%s binds the built-in role %q", binding, ref.Name)
+		case metricsReader:
+			t.Errorf("%s binds %s: who scrapes /metrics is the admin's choice, not the manifest's", binding, ref.Name)
 		}
 		if _, ok := roles[ref.Kind+"/"+ref.Name]; !ok {
 			t.Errorf("%s binds %s/%s, which %s does not define", binding, ref.Kind, ref.Name, installPath)
@@ -494,6 +519,7 @@ func TestDaemonSetAgreesWithFlags(t *testing.T) {
 	if !certMounted {
 		t.Errorf("the serving certificate's Secret %s is not mounted", serving.Spec.SecretName)
 	}
+	checkMetricsServing(t, m, ds, opts, ports)
 	if !baseMounted {
 		t.Errorf("the base path %s is not mounted from the host", opts.BasePath)
 	}
@@ -531,6 +557,78 @@ func TestDaemonSetAgreesWithFlags(t *testing.T) {
 	if len(svc.Spec.Ports) != 1 || resolvePort(svc.Spec.Ports[0].TargetPort, ports) != int32(opts.WebhookPort) {
 		t.Errorf("Service %s ports %+v do not lead to the webhook port %d", svc.Name, svc.Spec.Ports, opts.WebhookPort)
 	}
+}
+
+// checkMetricsServing: /metrics is served over HTTPS to authorized tokens
+// only, with the cert-manager certificate of the metrics Service, and the
+// ServiceAccount may ask the API server the two questions that takes.
+func checkMetricsServing(t *testing.T, m *manifest, ds *appsv1.DaemonSet, opts *app.Options, ports map[string]int32) {
+	t.Helper()
+	if !opts.MetricsSecure {
+		t.Fatalf("the DaemonSet serves /metrics with --metrics-secure=false: every volume's namespace, claim and PV to anyone reaching the port")
+	}
+	c := ds.Spec.Template.Spec.Containers[0]
+	cert := one[*cmv1.Certificate](t, m, "hostpath-provisioner-metrics")
+	svc := one[*corev1.Service](t, m, "hostpath-provisioner-metrics")
+	volumes := map[string]corev1.Volume{}
+	for _, v := range ds.Spec.Template.Spec.Volumes {
+		volumes[v.Name] = v
+	}
+	mounted := false
+	for _, vm := range c.VolumeMounts {
+		v := volumes[vm.Name]
+		if v.Secret == nil || v.Secret.SecretName != cert.Spec.SecretName {
+			continue
+		}
+		mounted = true
+		if vm.MountPath != opts.MetricsCertDir || vm.SubPath != "" || vm.SubPathExpr != "" || !vm.ReadOnly {
+			t.Errorf("Secret %s is mounted at %s (subPath %q, readOnly %v); want it read-only, whole, at --metrics-cert-dir=%s",
+				v.Secret.SecretName, vm.MountPath, vm.SubPath+vm.SubPathExpr, vm.ReadOnly, opts.MetricsCertDir)
+		}
+	}
+	if !mounted {
+		t.Errorf("the metrics certificate's Secret %s is not mounted (--metrics-cert-dir=%q)", cert.Spec.SecretName, opts.MetricsCertDir)
+	}
+	for k, v := range svc.Spec.Selector {
+		if ds.Spec.Template.Labels[k] != v {
+			t.Errorf("Service %s selects %s=%s, which the DaemonSet's pods do not carry", svc.Name, k, v)
+		}
+	}
+	if len(svc.Spec.Ports) != 1 || resolvePort(svc.Spec.Ports[0].TargetPort, ports) != addrPort(t, opts.MetricsAddr) {
+		t.Errorf("Service %s ports %+v do not lead to the metrics address %s", svc.Name, svc.Spec.Ports, opts.MetricsAddr)
+	}
+	for _, dns := range []string{svc.Name + "." + svc.Namespace + ".svc", svc.Name + "." + svc.Namespace + ".svc.cluster.local"} {
+		if !slices.Contains(cert.Spec.DNSNames, dns) {
+			t.Errorf("Certificate %s: dnsNames %v lack %s", cert.Name, cert.Spec.DNSNames, dns)
+		}
+	}
+	sa := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: ds.Spec.Template.Spec.ServiceAccountName, Namespace: ds.Namespace}
+	for _, want := range []struct{ group, resource string }{{"authentication.k8s.io", "tokenreviews"}, {"authorization.k8s.io", "subjectaccessreviews"}} {
+		if !clusterGrants(m, sa, want.group, want.resource, "create") {
+			t.Errorf("ServiceAccount %s/%s may not create %s.%s: every scrape of /metrics would fail with 500", sa.Namespace, sa.Name, want.resource, want.group)
+		}
+	}
+}
+
+// clusterGrants reports whether a ClusterRoleBinding of the manifest gives
+// subject verb on group/resource.
+func clusterGrants(m *manifest, subject rbacv1.Subject, group, resource, verb string) bool {
+	for _, b := range all[*rbacv1.ClusterRoleBinding](m) {
+		if b.RoleRef.Kind != "ClusterRole" || !slices.Contains(b.Subjects, subject) {
+			continue
+		}
+		for _, r := range all[*rbacv1.ClusterRole](m) {
+			if r.Name != b.RoleRef.Name {
+				continue
+			}
+			for _, rule := range r.Rules {
+				if slices.Contains(rule.APIGroups, group) && slices.Contains(rule.Resources, resource) && slices.Contains(rule.Verbs, verb) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func addrPort(t *testing.T, addr string) int32 {
@@ -723,7 +821,12 @@ func TestCertificateChain(t *testing.T) {
 	if root.Spec.SelfSigned == nil {
 		t.Errorf("Issuer %s of the CA is not self-signed", root.Name)
 	}
-	for _, c := range []*cmv1.Certificate{ca, serving} {
+	metrics := one[*cmv1.Certificate](t, m, "hostpath-provisioner-metrics")
+	if metrics.Spec.IsCA || metrics.Spec.IssuerRef.Kind != cmv1.IssuerKind || metrics.Spec.IssuerRef.Name != caIssuer.Name {
+		t.Errorf("metrics Certificate %s: isCA %v, issuer %s/%s; want a leaf of Issuer %s", metrics.Name, metrics.Spec.IsCA,
+			metrics.Spec.IssuerRef.Kind, metrics.Spec.IssuerRef.Name, caIssuer.Name)
+	}
+	for _, c := range []*cmv1.Certificate{ca, serving, metrics} {
 		if c.Spec.PrivateKey == nil || c.Spec.PrivateKey.Algorithm != cmv1.ECDSAKeyAlgorithm || c.Spec.PrivateKey.Size != 256 {
 			t.Errorf("Certificate %s: private key %+v, want ECDSA P-256", c.Name, c.Spec.PrivateKey)
 		}
