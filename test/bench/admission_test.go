@@ -113,8 +113,8 @@ func BenchmarkAdmission(b *testing.B) {
 	})
 	with, without := createInterleaved(b, cs, ns, plain, n, rate)
 	// Our handlers' own time, to tell it apart from the API server's.
-	sum := framework.Scrape(b, proc.MetricsAddr(), "controller_runtime_webhook_latency_seconds_sum", "webhook")
-	count := framework.Scrape(b, proc.MetricsAddr(), "controller_runtime_webhook_latency_seconds_count", "webhook")
+	sum := framework.Scrape(b, proc.Metrics(), "controller_runtime_webhook_latency_seconds_sum", "webhook")
+	count := framework.Scrape(b, proc.Metrics(), "controller_runtime_webhook_latency_seconds_count", "webhook")
 	var handlerMs float64
 	for path, c := range count {
 		if c > 0 {

@@ -90,8 +90,8 @@ func TestMetricsReportUsageAndCapacity(t *testing.T) {
 
 	var used, capacity map[string]float64
 	framework.WaitFor(t, time.Minute, func() (bool, error) {
-		used = framework.Scrape(t, proc.MetricsAddr(), "hostpath_provisioner_volume_used_bytes", "persistentvolumeclaim")
-		capacity = framework.Scrape(t, proc.MetricsAddr(), "hostpath_provisioner_volume_capacity_bytes", "persistentvolumeclaim")
+		used = framework.Scrape(t, proc.Metrics(), "hostpath_provisioner_volume_used_bytes", "persistentvolumeclaim")
+		capacity = framework.Scrape(t, proc.Metrics(), "hostpath_provisioner_volume_capacity_bytes", "persistentvolumeclaim")
 		return used["measured"] >= 5<<20, nil
 	})
 	if used["measured"] > 6<<20 {
@@ -100,9 +100,9 @@ func TestMetricsReportUsageAndCapacity(t *testing.T) {
 	if capacity["measured"] != 64<<20 {
 		t.Errorf("capacity bytes %v, want %d", capacity["measured"], 64<<20)
 	}
-	free := framework.Scrape(t, proc.MetricsAddr(), "hostpath_provisioner_base_path_free_bytes", "")[""]
-	avail := framework.Scrape(t, proc.MetricsAddr(), "hostpath_provisioner_base_path_available_bytes", "")[""]
-	total := framework.Scrape(t, proc.MetricsAddr(), "hostpath_provisioner_base_path_total_bytes", "")[""]
+	free := framework.Scrape(t, proc.Metrics(), "hostpath_provisioner_base_path_free_bytes", "")[""]
+	avail := framework.Scrape(t, proc.Metrics(), "hostpath_provisioner_base_path_available_bytes", "")[""]
+	total := framework.Scrape(t, proc.Metrics(), "hostpath_provisioner_base_path_total_bytes", "")[""]
 	if !(avail <= total-64<<20 && avail <= free && free > 0) {
 		t.Errorf("base path: total %v, free %v, available %v: available must leave out the 64Mi promised", total, free, avail)
 	}

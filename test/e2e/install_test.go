@@ -136,6 +136,7 @@ func TestInstallManifestRunsTheQuickStart(t *testing.T) {
 	if got := readFile(t, filepath.Join(dir, "SUCCESS")); !strings.Contains(got, "written by") {
 		t.Errorf("SUCCESS = %q", got)
 	}
+	installedMetricsNeedAToken(t)
 	cloneUnderShippedCapabilities(t, ns, "hostpath-test-claim", "SUCCESS")
 	kubectl(t, "-n", ns, "delete", "pod/hostpath-test-pod", "pvc/hostpath-test-claim")
 	waitGone(t, dir, time.Minute)

@@ -2,6 +2,7 @@ package framework
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
@@ -28,7 +29,7 @@ type Provisioner struct {
 	env     []string
 	logPath string
 	probe   string
-	metrics string
+	metrics MetricsEndpoint
 	cmd     *exec.Cmd
 	exited  chan struct{}
 }
@@ -75,17 +76,28 @@ func FreeAddr(t testing.TB) string {
 
 // StartProvisioner runs the provisioner for the cluster's node on base,
 // with the webhook and the lease off unless args turn them on, and waits
-// until it reports ready. It is stopped when the test ends.
+// until it reports ready. It is stopped when the test ends. /metrics is
+// served as installed: HTTPS to authorized bearer tokens only, with a
+// certificate for 127.0.0.1 from --metrics-cert-dir (Metrics says how to
+// verify it).
 func StartProvisioner(t testing.TB, base string, args ...string) *Provisioner {
 	t.Helper()
-	p := &Provisioner{t: t, probe: FreeAddr(t), metrics: FreeAddr(t)}
+	certDir := t.TempDir()
+	ca, err := LoopbackServingCert(certDir)
+	if err != nil {
+		t.Fatalf("making the /metrics certificate: %v", err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca)
+	p := &Provisioner{t: t, probe: FreeAddr(t), metrics: MetricsEndpoint{Addr: FreeAddr(t), RootCAs: roots}}
 	p.args = append([]string{
 		"--kubeconfig=" + KubeconfigPath(),
 		"--node-name=" + NodeName(),
 		"--base-path=" + base,
 		"--enable-webhook=false",
 		"--leader-elect=false",
-		"--metrics-bind-address=" + p.metrics,
+		"--metrics-bind-address=" + p.metrics.Addr,
+		"--metrics-cert-dir=" + certDir,
 		"--health-probe-bind-address=" + p.probe,
 		"--namespace=kube-system",
 		"-v=2",
@@ -189,8 +201,11 @@ func (p *Provisioner) RestartWithArgs(args ...string) {
 // ProbeAddr is the /healthz, /readyz address.
 func (p *Provisioner) ProbeAddr() string { return p.probe }
 
-// MetricsAddr is the /metrics address.
-func (p *Provisioner) MetricsAddr() string { return p.metrics }
+// MetricsAddr is the /metrics address (host:port).
+func (p *Provisioner) MetricsAddr() string { return p.metrics.Addr }
+
+// Metrics is the /metrics endpoint, for Scrape.
+func (p *Provisioner) Metrics() MetricsEndpoint { return p.metrics }
 
 // PID is the running process's id.
 func (p *Provisioner) PID() int { return p.cmd.Process.Pid }
