@@ -145,8 +145,28 @@ func (p *Provisioner) waitReady() {
 			return false, nil
 		}
 		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
+		return resp.StatusCode == http.StatusOK && p.metricsListening(), nil
 	})
+}
+
+// metricsListening reports whether /metrics accepts connections: the
+// manager starts its metrics server next to, not before, the probes.
+func (p *Provisioner) metricsListening() bool {
+	addr := p.metrics.Addr
+	for _, a := range p.args {
+		if v, ok := strings.CutPrefix(a, "--metrics-bind-address="); ok {
+			addr = v
+		}
+	}
+	if addr == "0" {
+		return true
+	}
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
 }
 
 // Stop ends the process gracefully, as a rolling update would.
