@@ -435,34 +435,63 @@ func mustContain(t *testing.T, what, msg string, wants ...string) {
 // the wait early when what the event should have prevented has happened.
 func expectEvent(t *testing.T, ns, object, reason, contains string, timeout time.Duration, stop func() bool) string {
 	t.Helper()
+	return expectEvents(t, []eventWant{{ns, object, reason, contains, stop}}, timeout)[0]
+}
+
+type eventWant struct {
+	ns, object, reason, contains string
+	stop                         func() bool
+}
+
+// expectEvents waits for several events at once (one timeout for all) and
+// returns their messages, "" for each that did not come.
+func expectEvents(t *testing.T, wants []eventWant, timeout time.Duration) []string {
+	t.Helper()
+	msgs := make([]string, len(wants))
+	seen := make([][]string, len(wants))
+	stopped := make([]bool, len(wants))
 	deadline := time.Now().Add(timeout)
 	for {
-		evs, err := framework.Clientset().CoreV1().Events(ns).List(ctxT(t), metav1.ListOptions{FieldSelector: "involvedObject.name=" + object})
-		if err == nil {
+		open := 0
+		for i, w := range wants {
+			if msgs[i] != "" || stopped[i] {
+				continue
+			}
+			evs, err := framework.Clientset().CoreV1().Events(w.ns).List(ctxT(t), metav1.ListOptions{FieldSelector: "involvedObject.name=" + w.object})
+			if err != nil {
+				seen[i] = []string{"(listing events: " + err.Error() + ")"}
+				open++
+				continue
+			}
+			seen[i] = nil
 			for _, e := range evs.Items {
-				if e.Reason == reason && strings.Contains(e.Message, contains) {
-					t.Logf("%s %s: %s: %s", e.InvolvedObject.Kind, object, reason, e.Message)
-					return e.Message
+				seen[i] = append(seen[i], fmt.Sprintf("%s %s: %s", e.Type, e.Reason, e.Message))
+				if e.Reason == w.reason && strings.Contains(e.Message, w.contains) {
+					t.Logf("%s %s: %s: %s", e.InvolvedObject.Kind, w.object, w.reason, e.Message)
+					msgs[i] = e.Message
 				}
+			}
+			if msgs[i] == "" {
+				stopped[i] = w.stop != nil && w.stop()
+				open++
 			}
 		}
-		stopped := stop != nil && stop()
-		if stopped || time.Now().After(deadline) {
-			var seen []string
-			if evs != nil {
-				for _, e := range evs.Items {
-					seen = append(seen, fmt.Sprintf("%s %s: %s", e.Type, e.Reason, e.Message))
-				}
-			}
-			why := "within " + timeout.String()
-			if stopped {
-				why = "before what it should have prevented happened"
-			}
-			t.Errorf("no %s event on %s/%s containing %q %s; its events:\n  %s", reason, ns, object, contains, why, strings.Join(seen, "\n  "))
-			return ""
+		if open == 0 || time.Now().After(deadline) {
+			break
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	for i, w := range wants {
+		if msgs[i] != "" {
+			continue
+		}
+		why := "within " + timeout.String()
+		if stopped[i] {
+			why = "before what it should have prevented happened"
+		}
+		t.Errorf("no %s event on %s/%s containing %q %s; its events:\n  %s", w.reason, w.ns, w.object, w.contains, why, strings.Join(seen[i], "\n  "))
+	}
+	return msgs
 }
 
 // pvGone and claimBound end an expectEvent early.
@@ -685,9 +714,13 @@ func TestTenantAnnotationsAndLabelsRenderIntoOnePathComponent(t *testing.T) {
 				c.name = cl.Name // a generated name
 				names = append(names, c)
 			}
+			var wants []eventWant
 			for _, c := range names {
-				msg := expectEvent(t, c.ns, c.name, "ProvisioningFailed", c.field, time.Minute, claimBound(t, c.ns, c.name))
-				mustContain(t, "the ProvisioningFailed event of "+c.name, msg, quoted(c))
+				wants = append(wants, eventWant{c.ns, c.name, "ProvisioningFailed", c.field, claimBound(t, c.ns, c.name)})
+			}
+			msgs := expectEvents(t, wants, time.Minute)
+			for i, c := range names {
+				mustContain(t, "the ProvisioningFailed event of "+c.name, msgs[i], quoted(c))
 				if cl := getClaim(t, c.ns, c.name); cl.Status.Phase != corev1.ClaimPending {
 					t.Errorf("claim %s/%s is %s", c.ns, c.name, cl.Status.Phase)
 				}
