@@ -635,6 +635,20 @@ func TestTenantCannotChangeAnotherTenantsVolumeByNamingIt(t *testing.T) {
 		e.checkAll(t, kept, plain, released)
 	})
 
+	// The refusals above are the reconciler's, not a reconciler that does
+	// nothing: the claim a PV is bound to still decides.
+	t.Run("the owner's own change still reaches its volume", func(t *testing.T) {
+		if err := patchClaim(t, victim, "plain", fmt.Sprintf(`{"metadata":{"annotations":{%q:"retain"}}}`, policy.AnnOnDelete)); err != nil {
+			t.Fatal(err)
+		}
+		framework.WaitFor(t, time.Minute, func() (bool, error) {
+			pv := getPV(t, plain.pv)
+			return pv.Spec.PersistentVolumeReclaimPolicy == retainPol && pv.Annotations[policy.AnnOnDelete] == "retain", nil
+		})
+		plain = record(t, victim, "plain", "")
+		e.checkAll(t, kept, plain, released)
+	})
+
 	t.Run("the owner's retain still holds when it deletes its claim", func(t *testing.T) {
 		deleteObj(t, getClaim(t, victim, "kept"))
 		waitPVPhase(t, kept.pv, corev1.VolumeReleased)
