@@ -34,12 +34,10 @@ func ourPV(name, node string, phase corev1.PersistentVolumePhase, reclaim corev1
 	}
 }
 
-func TestRetentionSyncCarriesTheClaimsDecisionToThePV(t *testing.T) {
-	claim := &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c", UID: "uid-c", Annotations: map[string]string{policy.AnnOnDelete: "retain"}},
-		Spec:       corev1.PersistentVolumeClaimSpec{VolumeName: "pv1"},
-	}
-	pv := ourPV("pv1", "n1", corev1.VolumeBound, corev1.PersistentVolumeReclaimDelete)
+// syncRetention reconciles claim c in namespace ns against pv1 and
+// returns the PV as it is afterwards and the events recorded.
+func syncRetention(t *testing.T, claim *corev1.PersistentVolumeClaim, pv *corev1.PersistentVolume) (*corev1.PersistentVolume, *record.FakeRecorder) {
+	t.Helper()
 	c := fake.NewClientBuilder().WithObjects(claim, pv).Build()
 	events := record.NewFakeRecorder(5)
 	r := &RetentionSync{Client: c, NodeName: "n1", Recorder: events}
@@ -47,7 +45,19 @@ func TestRetentionSyncCarriesTheClaimsDecisionToThePV(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := &corev1.PersistentVolume{}
-	c.Get(context.Background(), client.ObjectKey{Name: "pv1"}, got)
+	if err := c.Get(context.Background(), client.ObjectKey{Name: "pv1"}, got); err != nil {
+		t.Fatal(err)
+	}
+	return got, events
+}
+
+func TestRetentionSyncCarriesTheClaimsDecisionToThePV(t *testing.T) {
+	claim := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c", UID: "uid-c", Annotations: map[string]string{policy.AnnOnDelete: "retain"}},
+		Spec:       corev1.PersistentVolumeClaimSpec{VolumeName: "pv1"},
+	}
+	pv := ourPV("pv1", "n1", corev1.VolumeBound, corev1.PersistentVolumeReclaimDelete)
+	got, events := syncRetention(t, claim, pv)
 	if got.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimRetain || got.Annotations[policy.AnnOnDelete] != "retain" {
 		t.Errorf("PV = %s %v", got.Spec.PersistentVolumeReclaimPolicy, got.Annotations)
 	}
@@ -145,14 +155,7 @@ func TestRetentionSyncNeverChangesAVolumeForAClaimThatOnlyNamesIt(t *testing.T) 
 			pv := ourPV("pv1", "n1", corev1.VolumeBound, corev1.PersistentVolumeReclaimRetain)
 			pv.Annotations[policy.AnnOnDelete] = "retain"
 			pv.Spec.ClaimRef = tt.ref
-			c := fake.NewClientBuilder().WithObjects(claim, pv).Build()
-			events := record.NewFakeRecorder(5)
-			r := &RetentionSync{Client: c, NodeName: "n1", Recorder: events}
-			if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "c"}}); err != nil {
-				t.Fatal(err)
-			}
-			got := &corev1.PersistentVolume{}
-			c.Get(context.Background(), client.ObjectKey{Name: "pv1"}, got)
+			got, events := syncRetention(t, claim, pv)
 			if got.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimRetain || got.Annotations[policy.AnnOnDelete] != "retain" {
 				t.Errorf("PV changed: %s %v", got.Spec.PersistentVolumeReclaimPolicy, got.Annotations)
 			}
