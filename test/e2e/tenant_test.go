@@ -716,7 +716,13 @@ func TestTenantAnnotationsAndLabelsRenderIntoOnePathComponent(t *testing.T) {
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("refused at admission: %s=%q", c.field, c.value), func(t *testing.T) {
 			msg := createRefused(t, claimOf(c))
-			mustContain(t, "the admission message", msg, fmt.Sprintf("%q", c.name), c.field, quoted(c))
+			// A generated name is chosen before admission, so the
+			// message names the claim by it.
+			claim := fmt.Sprintf("%q", c.name)
+			if c.generate {
+				claim = `PersistentVolumeClaim "` + c.name
+			}
+			mustContain(t, "the admission message", msg, claim, c.field, quoted(c))
 		})
 	}
 	t.Run("without the webhook, the provisioner refuses each and makes no directory", func(t *testing.T) {
