@@ -101,7 +101,7 @@ func openat2(dirfd int, rel string, flags int, mode uint32) (int, error) {
 		case errors.Is(err, unix.ENOSYS):
 			return -1, err
 		case errors.Is(err, unix.ELOOP), errors.Is(err, unix.ENOTDIR):
-			return -1, explain(dirfd, rel, flags, err)
+			return -1, explain(dirfd, rel, err)
 		default:
 			return -1, &fs.PathError{Op: "open", Path: rel, Err: err}
 		}
@@ -169,24 +169,37 @@ func openComponent(dir int, name, rel, prefix string, flags int, mode uint32) (i
 }
 
 // explain finds, for the message only, which component of rel made
-// openat2 fail with ELOOP or ENOTDIR: it walks the path again without
-// openat2 and reports what that walk meets. The walk opens nothing for
-// the caller; should the path have become clean meanwhile, the kernel's
-// answer stands.
-func explain(dirfd int, rel string, flags int, err error) error {
-	fd, werr := walk(dirfd, rel, flags&^(unix.O_CREAT|unix.O_EXCL|unix.O_TRUNC|unix.O_WRONLY|unix.O_RDWR), 0)
-	if werr == nil {
-		unix.Close(fd)
+// openat2 fail with ELOOP or ENOTDIR: it walks rel's parents again without
+// openat2 and looks at the last component without opening it (a fifo
+// could block an open). Should the path have become clean meanwhile, the
+// kernel's answer stands.
+func explain(dirfd int, rel string, err error) error {
+	names, cerr := components(rel)
+	if cerr != nil {
+		return cerr
 	}
-	var se *SymlinkError
-	var pe *fs.PathError
+	parent, last := dirfd, names[len(names)-1]
+	if len(names) > 1 {
+		fd, werr := walk(dirfd, rel[:len(rel)-len(last)-1], dirFlags, 0)
+		var se *SymlinkError
+		switch {
+		case errors.As(werr, &se):
+			se.Path = rel
+			return se
+		case errors.Is(werr, unix.ENOTDIR):
+			return werr // names the component that is not a directory
+		case werr == nil:
+			defer unix.Close(fd)
+			parent = fd
+		}
+	}
+	var st unix.Stat_t
+	serr := unix.Fstatat(parent, last, &st, unix.AT_SYMLINK_NOFOLLOW)
 	switch {
-	case errors.As(werr, &se):
-		return werr
+	case serr == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		return &SymlinkError{Path: rel, Component: rel}
 	case errors.Is(err, unix.ELOOP):
 		return &SymlinkError{Path: rel}
-	case errors.As(werr, &pe) && errors.Is(werr, unix.ENOTDIR):
-		return werr
 	default:
 		return &fs.PathError{Op: "open", Path: rel, Err: err}
 	}
