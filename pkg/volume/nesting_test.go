@@ -13,11 +13,12 @@ import (
 
 	"github.com/mazdermind/hostpath-provisioner/pkg/beneath"
 	"github.com/mazdermind/hostpath-provisioner/pkg/beneath/beneathtest"
+	"github.com/mazdermind/hostpath-provisioner/pkg/quota/quotatest"
 )
 
 func mustCreate(t *testing.T, s *Store, rel, pv string) {
 	t.Helper()
-	if _, err := s.CreateVolume(rel, CreateOptions{PV: pv, Mode: 0o777}); err != nil {
+	if _, err := s.CreateVolume(rel, CreateOptions{PV: pv, Mode: 0o777, Limit: bigLimit}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -309,7 +310,7 @@ type swapFixture struct {
 
 const swapPath = "ns/mid/vol"
 
-func newSwapFixture(t *testing.T) *swapFixture {
+func newSwapFixture(t *testing.T, newStore func(t *testing.T) (*Store, string)) *swapFixture {
 	s, base := newStore(t)
 	f := &swapFixture{s: s, base: base, outside: t.TempDir(), neighbour: filepath.Join(base, "other")}
 	mustCreate(t, s, "other/vol", "pvc-neighbour")
@@ -348,13 +349,34 @@ func (f *swapFixture) snapshots(t *testing.T) map[string]string {
 }
 
 func TestASymlinkInAnyComponentOfAVolumePathMeansTouchingNothing(t *testing.T) {
+	testSwappedComponents(t, newStore, false)
+}
+
+// On btrfs with quotas the same paths go through subvolumes, snapshots and
+// qgroup calls.
+func TestASymlinkInAnyComponentOfAVolumePathMeansTouchingNothingOnBtrfs(t *testing.T) {
+	testSwappedComponents(t, func(t *testing.T) (*Store, string) {
+		mnt := quotatest.MountBtrfs(t, true)
+		s, err := Open(mnt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s, mnt
+	}, true)
+}
+
+// testSwappedComponents plants a symlink at each component of a volume's
+// path and runs each operation on it; oneTarget tries only the first kind
+// of link (each case costs a filesystem).
+func testSwappedComponents(t *testing.T, newStore func(t *testing.T) (*Store, string), oneTarget bool) {
 	ops := []struct {
 		name string
 		path string // the path the SymlinkError names
 		do   func(s *Store) error
 	}{
 		{"Create", swapPath, func(s *Store) error {
-			_, err := s.CreateVolume(swapPath, CreateOptions{PV: "pvc-victim", Mode: 0o777})
+			_, err := s.CreateVolume(swapPath, CreateOptions{PV: "pvc-victim", Mode: 0o777, Limit: bigLimit})
 			return err
 		}},
 		{"Remove", swapPath, func(s *Store) error { return s.Remove(swapPath) }},
@@ -362,34 +384,40 @@ func TestASymlinkInAnyComponentOfAVolumePathMeansTouchingNothing(t *testing.T) {
 		{"Resize", swapPath, func(s *Store) error { return s.Resize(swapPath, 1<<20) }},
 		{"Usage", swapPath, func(s *Store) error { _, err := s.Usage(swapPath, 1000); return err }},
 		{"Clone from", swapPath, func(s *Store) error {
-			_, _, err := s.Clone(swapPath, "fresh", Limit{}, CloneOptions{ID: "pvc-clone"})
+			_, _, err := s.Clone(swapPath, "fresh", bigLimit, CloneOptions{ID: "pvc-clone"})
 			return err
 		}},
 		{"Clone to", swapPath, func(s *Store) error {
-			_, _, err := s.Clone("src", swapPath, Limit{}, CloneOptions{ID: "pvc-victim"})
+			_, _, err := s.Clone("src", swapPath, bigLimit, CloneOptions{ID: "pvc-victim"})
 			return err
 		}},
 	}
 	positions := []string{"ns", "ns/mid", "ns/mid/vol"}
 	for _, prefix := range positions {
 		depth := strings.Count(prefix, "/")
-		targets := map[string]func(f *swapFixture) string{
-			"a relative link into the neighbour volume": func(*swapFixture) string {
+		targets := []struct {
+			name   string
+			target func(f *swapFixture) string
+		}{
+			{"a relative link into the neighbour volume", func(*swapFixture) string {
 				return strings.Repeat("../", depth) + "other/vol" + strings.TrimPrefix(prefix, "ns")
-			},
-			"an absolute link into the neighbour volume": func(f *swapFixture) string {
+			}},
+			{"an absolute link into the neighbour volume", func(f *swapFixture) string {
 				return filepath.Join(f.base, "other/vol", strings.TrimPrefix(prefix, "ns"))
-			},
-			"an absolute link outside": func(f *swapFixture) string {
+			}},
+			{"an absolute link outside", func(f *swapFixture) string {
 				return filepath.Join(f.outside, strings.TrimPrefix(prefix, "ns"))
-			},
-			"a link to ..": func(*swapFixture) string { return ".." },
+			}},
+			{"a link to ..", func(*swapFixture) string { return ".." }},
 		}
-		for tname, target := range targets {
+		if oneTarget {
+			targets = targets[:1]
+		}
+		for _, tg := range targets {
 			for _, op := range ops {
-				t.Run(fmt.Sprintf("%s at %s: %s", tname, prefix, op.name), func(t *testing.T) {
-					f := newSwapFixture(t)
-					f.plant(t, prefix, target(f))
+				t.Run(fmt.Sprintf("%s at %s: %s", tg.name, prefix, op.name), func(t *testing.T) {
+					f := newSwapFixture(t, newStore)
+					f.plant(t, prefix, tg.target(f))
 					err := op.do(f.s)
 					var se *beneath.SymlinkError
 					if !errors.As(err, &se) || se.Component != prefix || se.Path != op.path {
