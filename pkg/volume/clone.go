@@ -62,7 +62,7 @@ type CloneOptions struct {
 	// that came after the clone but before the PV was saved adopts the
 	// clone instead of calling it a collision. Without an ID (or on a
 	// filesystem without extended attributes) that retry fails with
-	// ErrCollision.
+	// ErrCollision. The clone's registry entry names it as the PV.
 	ID string
 	// Progress, if not nil, is called about every cloneProgressEvery during
 	// the clone and once at the end with Done set.
@@ -102,7 +102,10 @@ const cloneMarker = "trusted.hostpath-provisioner.clone"
 // A leftover of an interrupted clone is removed first, so a retry after a
 // crash starts over and converges. An existing dst must be an empty
 // directory (it is replaced) or a finished clone with the same ID
-// (it is adopted); anything else is ErrCollision.
+// (it is adopted); anything else is ErrCollision. A dst inside a volume is
+// ErrNested; the finished clone is registered as a volume of the PV
+// opt.ID before it is renamed into place. A symlink in any component of
+// src or dst is refused before anything is made.
 func (s *Store) Clone(src, dst string, limit Limit, opt CloneOptions) (how CloneMethod, enforced bool, err error) {
 	defer func() {
 		if err != nil {
@@ -212,12 +215,16 @@ func (s *Store) Clone(src, dst string, limit Limit, opt CloneOptions) (how Clone
 
 // snapshotInto makes tmp a snapshot of srcDir and limits it.
 func (s *Store) snapshotInto(srcDir *os.File, tmp string, limit Limit) (bool, error) {
-	if err := s.makeParents(tmp); err != nil {
-		return false, err
+	// Making the parents (and so the registry's part) is structural; once
+	// tmp is in the parent, pruning leaves the parent alone.
+	s.mu.Lock()
+	err := s.makeParents(tmp)
+	if err == nil {
+		err = s.inParent(tmp, func(parentFd int, name string) error {
+			return quota.Snapshot(int(srcDir.Fd()), parentFd, name)
+		})
 	}
-	err := s.inParent(tmp, func(parentFd int, name string) error {
-		return quota.Snapshot(int(srcDir.Fd()), parentFd, name)
-	})
+	s.mu.Unlock()
 	if err != nil {
 		return false, err
 	}
@@ -228,8 +235,12 @@ func (s *Store) snapshotInto(srcDir *os.File, tmp string, limit Limit) (bool, er
 // it.
 func (s *Store) copyInto(srcDir *os.File, tmp string, limit Limit, report *reporter) (bool, error) {
 	// Private until the copy is done; then it takes the source's mode and
-	// owner like every directory below it.
+	// owner like every directory below it. Made under s.mu, as Create makes
+	// a volume (the parents are registered, and must not be pruned before
+	// tmp is in them).
+	s.mu.Lock()
 	enforced, err := s.create(tmp, 0o700, Owner{}, limit)
+	s.mu.Unlock()
 	if err != nil {
 		return false, err
 	}
