@@ -406,7 +406,15 @@ func (s *Store) adopt(dst string, useQuota bool, limit Limit) (bool, error) {
 // the limit of its project, as Remove does for a volume (without pruning
 // parents: dst is about to need them). A missing tmp is success.
 func (s *Store) discard(tmp string) error {
-	return s.removeTree(tmp, false)
+	parent, name, err := beneath.OpenParent(s.dir, tmp)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("removing %q: %w", tmp, err)
+	}
+	defer parent.Close()
+	return s.removeTree(parent, name, tmp, nil)
 }
 
 // cloneTempName is where dst is prepared: a sibling, so the final rename

@@ -496,62 +496,68 @@ func (s *Store) Remove(rel string) error {
 		s.removeOneEntry(rel)
 		failpoint.Crash(failpoint.MidDelete)
 	}
-	return s.removeTree(rel, true)
-}
-
-// removeTree removes the tree at rel. For a volume it first checks, under
-// s.mu, that rel is no symlink and holds no other volume, and afterwards
-// forgets rel and prunes its parents. With project quotas it clears the
-// limit of the project rel had, read before the tree goes: afterwards
-// nothing says which it was. Failing to read it does not stop the removal;
-// the limit then stays on an ID without files, which Space does not count.
-func (s *Store) removeTree(rel string, volume bool) error {
-	if volume {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-	}
-	parent, name, err := beneath.OpenParent(s.dir, rel)
-	if errors.Is(err, fs.ErrNotExist) {
-		if volume {
-			s.forget(rel)
-		}
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("removing %q: %w; touching nothing", rel, err)
+	s.mu.Lock()
+	parent, name, err := s.openVolume("removing", rel)
+	s.mu.Unlock()
+	if parent == nil || err != nil {
+		return err
 	}
 	defer parent.Close()
-	var st unix.Stat_t
-	switch err := unix.Fstatat(int(parent.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW); {
-	case errors.Is(err, unix.ENOENT):
-		if volume {
-			s.forget(rel)
-		}
-		return nil
-	case err != nil:
-		return fmt.Errorf("removing %q: %w", rel, err)
-	case volume && st.Mode&unix.S_IFMT == unix.S_IFLNK:
-		return fmt.Errorf("removing %q: %w; touching nothing", rel, &beneath.SymlinkError{Path: rel, Component: rel})
-	}
-	if volume {
-		if err := s.refuseHolding(rel); err != nil {
-			return err
-		}
-		// The tree may be large: others may create and remove meanwhile.
-		// rel keeps its registry entry (and so blocks volumes inside it)
-		// until its tree is gone.
-		s.mu.Unlock()
-	}
-	id, idErr := s.projectOf(int(parent.Fd()), name, rel)
-	err = beneath.RemoveAll(parent, name)
-	if volume {
+	// The tree may be large, so others may create and remove meanwhile;
+	// rel keeps its registry entry (and so blocks volumes inside it) until
+	// its tree is gone.
+	return s.removeTree(parent, name, rel, func() {
 		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.forget(rel)
+	})
+}
+
+// openVolume opens the directory that holds the existing volume rel and
+// returns it with rel's last component, for op (a verb, for messages). A
+// volume that is gone is forgotten and gives a nil parent. A symlink in
+// any component, rel itself included, or a volume inside rel's tree is
+// refused. Called with s.mu held.
+func (s *Store) openVolume(op, rel string) (parent *os.File, name string, err error) {
+	parent, name, err = beneath.OpenParent(s.dir, rel)
+	if errors.Is(err, fs.ErrNotExist) {
+		s.forget(rel)
+		return nil, "", nil
 	}
 	if err != nil {
+		return nil, "", fmt.Errorf("%s %q: %w; touching nothing", op, rel, err)
+	}
+	var st unix.Stat_t
+	err = unix.Fstatat(int(parent.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		s.forget(rel)
+	case err != nil:
+		err = fmt.Errorf("%s %q: %w", op, rel, err)
+	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		err = fmt.Errorf("%s %q: %w; touching nothing", op, rel, &beneath.SymlinkError{Path: rel, Component: rel})
+	default:
+		if err = s.refuseHolding(rel); err == nil {
+			return parent, name, nil
+		}
+	}
+	parent.Close()
+	return nil, "", err
+}
+
+// removeTree removes the tree name in parent (rel, for messages), calls
+// removed (if any) once it is gone, and with project quotas clears the
+// limit of the project it had. The project is read before the tree goes:
+// afterwards nothing says which it was. Failing to read it does not stop
+// the removal; the limit then stays on an ID without files, which Space
+// does not count.
+func (s *Store) removeTree(parent *os.File, name, rel string, removed func()) error {
+	id, idErr := s.projectOf(int(parent.Fd()), name, rel)
+	if err := beneath.RemoveAll(parent, name); err != nil {
 		return fmt.Errorf("removing %q: %w", rel, err)
 	}
-	if volume {
-		s.forget(rel)
+	if removed != nil {
+		removed()
 	}
 	if id != 0 {
 		idErr = s.clearProjectLimit(id)
@@ -641,28 +647,11 @@ func (s *Store) Archive(rel string, t time.Time) (string, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	parent, leaf, err := beneath.OpenParent(s.dir, rel)
-	if errors.Is(err, fs.ErrNotExist) {
-		s.forget(rel)
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("archiving %q: %w; touching nothing", rel, err)
-	}
-	defer parent.Close()
-	var st unix.Stat_t
-	switch err := unix.Fstatat(int(parent.Fd()), leaf, &st, unix.AT_SYMLINK_NOFOLLOW); {
-	case errors.Is(err, unix.ENOENT):
-		s.forget(rel)
-		return "", nil
-	case err != nil:
-		return "", fmt.Errorf("archiving %q: %w", rel, err)
-	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
-		return "", fmt.Errorf("archiving %q: %w; touching nothing", rel, &beneath.SymlinkError{Path: rel, Component: rel})
-	}
-	if err := s.refuseHolding(rel); err != nil {
+	parent, leaf, err := s.openVolume("archiving", rel)
+	if parent == nil || err != nil {
 		return "", err
 	}
+	defer parent.Close()
 	pv := ""
 	if e, ok, err := s.entry(volumesDir, rel); err == nil && ok {
 		pv = e.pv
