@@ -231,11 +231,7 @@ func (s *Store) volumes() ([]entry, error) {
 // volume whose directory exists. A symlink on the way is refused too.
 // Called with s.mu held.
 func (s *Store) refuseNesting(rel string) error {
-	for i := range len(rel) {
-		if rel[i] != '/' {
-			continue
-		}
-		outer := rel[:i]
+	for outer := range ancestors(rel) {
 		e, ok, err := s.entry(volumesDir, outer)
 		if err != nil {
 			return err

@@ -53,6 +53,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"iter"
 	"math"
 	"os"
 	"path"
@@ -318,11 +319,7 @@ func unixMode(m fs.FileMode) uint32 {
 // pathPattern needs, each registered as the store's before it is made (so
 // a crash leaves no parent that clean-up would not know).
 func (s *Store) makeParents(rel string) error {
-	for i := range len(rel) {
-		if rel[i] != '/' {
-			continue
-		}
-		parent := rel[:i]
+	for parent := range ancestors(rel) {
 		st, err := beneath.Lstat(s.dir, parent)
 		if err == nil {
 			switch st.Mode & unix.S_IFMT {
@@ -354,6 +351,18 @@ func (s *Store) makeParents(rel string) error {
 		}
 	}
 	return nil
+}
+
+// ancestors yields the proper ancestors of rel, outermost first: "a",
+// "a/b" for "a/b/c".
+func ancestors(rel string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for i := range len(rel) {
+			if rel[i] == '/' && !yield(rel[:i]) {
+				return
+			}
+		}
+	}
 }
 
 // openDir opens the directory rel below the base path, following no
