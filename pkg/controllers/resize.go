@@ -73,11 +73,17 @@ func (r *Resizer) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result,
 	if err := r.setStatus(ctx, &claim, *request, corev1.PersistentVolumeClaimControllerResizeInProgress); err != nil {
 		return ctrl.Result{}, err
 	}
+	// The directory must be where the PV says and reachable without a
+	// symlink, even when only the recorded size changes: a volume whose
+	// path was tampered with is not grown at all.
+	loc, err := location.Of(pv, r.Store.Base())
+	if err == nil {
+		err = r.Store.Check(loc.Rel)
+	}
+	if err != nil {
+		return ctrl.Result{}, r.infeasible(ctx, &claim, *request, err.Error())
+	}
 	if q := pv.Annotations[policy.AnnQuota]; q != "" && q != "none" {
-		loc, err := location.Of(pv, r.Store.Base())
-		if err != nil {
-			return ctrl.Result{}, r.infeasible(ctx, &claim, *request, err.Error())
-		}
 		if err := r.Store.Resize(loc.Rel, request.Value()); err != nil {
 			if errors.Is(err, beneath.ErrSymlink) {
 				// A swapped component: nothing was touched, and retrying

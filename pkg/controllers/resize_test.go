@@ -2,6 +2,8 @@ package controllers
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -35,6 +37,11 @@ func newResizeFixture(t *testing.T, params, nsAnn map[string]string, request str
 	}
 	t.Cleanup(func() { store.Close() })
 	pv := ourPV("pv1", "n1", corev1.VolumeBound, corev1.PersistentVolumeReclaimDelete)
+	pv.Annotations[policy.AnnBasePath] = store.Base()
+	pv.Spec.HostPath.Path = filepath.Join(store.Base(), pv.Annotations[policy.AnnPath])
+	if err := os.Mkdir(pv.Spec.HostPath.Path, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	pv.Spec.StorageClassName = "hp"
 	pv.Spec.Capacity = corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Mi")}
 	claim := &corev1.PersistentVolumeClaim{
@@ -151,6 +158,32 @@ func TestResizerRefusesGrowthThatBreaksARuleAndLeavesEverythingAsItWas(t *testin
 				t.Errorf("after lowering the request, status.allocatedResources = %s, want 1Mi", a.String())
 			}
 		})
+	}
+}
+
+func TestResizerNeverGrowsAVolumeWhosePathHasASymlink(t *testing.T) {
+	var dir string
+	f := newResizeFixture(t, nil, nil, "2Mi", func(_ *corev1.PersistentVolumeClaim, pv *corev1.PersistentVolume) {
+		dir = pv.Spec.HostPath.Path
+	})
+	// The volume's directory is swapped for a link to another directory.
+	other := dir + "-other"
+	if err := os.Rename(dir, other); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Base(other), dir); err != nil {
+		t.Fatal(err)
+	}
+	f.reconcile(t)
+	claim, pv := f.get(t)
+	if pv.Spec.Capacity.Storage().String() != "1Mi" {
+		t.Errorf("the PV grew to %s through a swapped component", pv.Spec.Capacity.Storage())
+	}
+	if s := claim.Status.AllocatedResourceStatuses[corev1.ResourceStorage]; s != corev1.PersistentVolumeClaimControllerResizeInfeasible {
+		t.Errorf("status.allocatedResourceStatuses[storage] = %q, want %s", s, corev1.PersistentVolumeClaimControllerResizeInfeasible)
+	}
+	if ev := f.event(t); !strings.Contains(ev, "VolumeResizeFailed") || !strings.Contains(ev, "symlink") {
+		t.Errorf("event = %q, want VolumeResizeFailed naming the symlink", ev)
 	}
 }
 

@@ -490,6 +490,22 @@ func (s *Store) Exists(rel string) (bool, error) {
 	return true, nil
 }
 
+// Check reports why rel is not a volume directory that can be acted on:
+// it must exist and be a directory reached without a symlink in any
+// component, the last included. Callers that change only what the API
+// records about a volume (a grown size without a quota) use it so that a
+// tampered path is refused like one they would have to touch.
+func (s *Store) Check(rel string) error {
+	if err := checkPath(rel); err != nil {
+		return err
+	}
+	d, err := beneath.OpenDir(s.dir, rel)
+	if err != nil {
+		return fmt.Errorf("opening %q: %w", rel, err)
+	}
+	return d.Close()
+}
+
 // Remove deletes the volume at rel, a tree of any depth and owned by
 // anyone, without following symlinks inside it, then its registry entry,
 // then the parents the store made for it that are now empty. A missing

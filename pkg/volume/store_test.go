@@ -353,3 +353,29 @@ func TestSpaceWithoutEnforcementIsTheFreeSpace(t *testing.T) {
 		t.Errorf("String() = %q", sp.String())
 	}
 }
+
+func TestCheckAcceptsOnlyADirectoryReachedWithoutASymlink(t *testing.T) {
+	s, base := newStore(t)
+	for _, d := range []string{"ns/v", "other"} {
+		if err := os.MkdirAll(filepath.Join(base, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("other", filepath.Join(base, "leaf")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(".", filepath.Join(base, "up")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(base, "file"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check("ns/v"); err != nil {
+		t.Errorf("Check(ns/v) = %v, want nil", err)
+	}
+	for rel, want := range map[string]string{"leaf": "symlink", "up/ns/v": "symlink", "missing": "no such file", "file": "not a directory"} {
+		if err := s.Check(rel); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Check(%s) = %v, want an error containing %q", rel, err, want)
+		}
+	}
+}
