@@ -55,13 +55,9 @@ func treeHash(t *testing.T, dir string) string {
 
 func listBase(t *testing.T, base string) []string {
 	t.Helper()
-	entries, err := os.ReadDir(base)
+	names, err := framework.VolumeDirs(base)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
 	}
 	return names
 }

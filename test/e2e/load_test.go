@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -65,7 +64,7 @@ func TestLoad1000ClaimsBindAndGoAway(t *testing.T) {
 		return bound == perNamespace*namespaces, nil
 	})
 	t.Logf("load: %d claims Bound %.1fs after the first create", perNamespace*namespaces, time.Since(start).Seconds())
-	if entries, _ := os.ReadDir(base); len(entries) != perNamespace*namespaces {
+	if entries, _ := framework.VolumeDirs(base); len(entries) != perNamespace*namespaces {
 		t.Errorf("%d directories for %d claims", len(entries), perNamespace*namespaces)
 	}
 	for _, ns := range nss {
@@ -85,7 +84,7 @@ func TestLoad1000ClaimsBindAndGoAway(t *testing.T) {
 		}
 	}
 	framework.WaitFor(t, 5*time.Minute, func() (bool, error) {
-		entries, err := os.ReadDir(base)
+		entries, err := framework.VolumeDirs(base)
 		return len(entries) == 0, err
 	})
 	t.Logf("load: all %d directories removed %.1fs after deleting the claims", perNamespace*namespaces, time.Since(start).Seconds())

@@ -199,7 +199,7 @@ func TestAFullNodeSendsTheClaimBackToTheScheduler(t *testing.T) {
 	if err := framework.Client().Get(ctxT(t), client.ObjectKeyFromObject(claim), claim); err != nil || claim.Status.Phase != corev1.ClaimPending {
 		t.Errorf("claim %v %v", claim.Status.Phase, err)
 	}
-	if entries, _ := os.ReadDir(base); len(entries) != 0 {
+	if entries, _ := framework.VolumeDirs(base); len(entries) != 0 {
 		t.Errorf("a refused claim created %v", entries)
 	}
 }

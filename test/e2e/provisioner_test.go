@@ -52,7 +52,7 @@ func TestQuickStartOfTheOriginal(t *testing.T) {
 	})
 
 	// WaitForFirstConsumer: nothing happens before a pod wants the claim.
-	if entries, _ := os.ReadDir(base); len(entries) != 0 {
+	if entries, _ := framework.VolumeDirs(base); len(entries) != 0 {
 		t.Fatalf("a directory exists before any pod uses the claim: %v", entries)
 	}
 
@@ -222,7 +222,7 @@ func TestTooLargeClaimIsRefused(t *testing.T) {
 	create(t, newClaim(ns, "huge-late", "1Ei", &late.Name, nil))
 	framework.RunPod(t, writerPod(ns, "wants-huge", "huge-late", "true"))
 	waitEvent(t, ns, "huge-late", "ProvisioningFailed", "not enough space", time.Minute)
-	if entries, _ := os.ReadDir(base); len(entries) != 0 {
+	if entries, _ := framework.VolumeDirs(base); len(entries) != 0 {
 		t.Errorf("refused claims created %v", entries)
 	}
 }
@@ -239,7 +239,7 @@ func TestInvalidClaimIsRefusedByTheProvisioner(t *testing.T) {
 	create(t, newClaim(ns, "big", "20Mi", &sc.Name, nil))
 	waitEvent(t, ns, "typo", "ProvisioningFailed", `metadata.annotations[hostpath.dev/ondelete]: Invalid value: "retain": unknown annotation, did you mean "hostpath.dev/on-delete"?`, time.Minute)
 	waitEvent(t, ns, "big", "ProvisioningFailed", `spec.resources.requests[storage]: Invalid value: "20Mi": must be at most 10Mi (StorageClass parameter maxSize)`, time.Minute)
-	if entries, _ := os.ReadDir(base); len(entries) != 0 {
+	if entries, _ := framework.VolumeDirs(base); len(entries) != 0 {
 		t.Errorf("refused claims created %v", entries)
 	}
 }

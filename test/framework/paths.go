@@ -121,3 +121,21 @@ func lookPath(name string) (string, error) {
 	}
 	return "", fmt.Errorf("%s is not in PATH or the sbin directories", name)
 }
+
+// VolumeDirs lists the entries of a base path that are volumes or their
+// parents: everything but the provisioner's own names, which start with
+// "." (its registry .hostpath-provisioner, clone temporaries, the
+// readiness probe). A missing base path lists nothing.
+func VolumeDirs(base string) ([]string, error) {
+	entries, err := os.ReadDir(base)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	var names []string
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".") {
+			names = append(names, e.Name())
+		}
+	}
+	return names, err
+}
