@@ -556,7 +556,9 @@ func (s *Store) openVolume(op, rel string) (parent *os.File, name string, err er
 	err = unix.Fstatat(int(parent.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW)
 	switch {
 	case errors.Is(err, unix.ENOENT):
+		// Already gone (a retry after a crash): success, nothing to open.
 		s.forget(rel)
+		err = nil
 	case err != nil:
 		err = fmt.Errorf("%s %q: %w", op, rel, err)
 	case st.Mode&unix.S_IFMT == unix.S_IFLNK:

@@ -379,3 +379,32 @@ func TestCheckAcceptsOnlyADirectoryReachedWithoutASymlink(t *testing.T) {
 		}
 	}
 }
+
+func TestRemoveAndArchiveOfAVolumeThatIsAlreadyGoneSucceed(t *testing.T) {
+	// A crash after the tree is gone but before the PV is deleted retries
+	// the deletion: it must succeed, or the PV is stuck forever.
+	s, base := newStore(t)
+	for _, rel := range []string{"ns-a-pvc-1", "ns/b"} {
+		if _, err := s.CreateVolume(rel, CreateOptions{PV: "pvc-1", Mode: 0o777}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Remove(rel); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Remove(rel); err != nil {
+			t.Errorf("second Remove(%s) = %v, want nil", rel, err)
+		}
+		if name, err := s.Archive(rel, time.Now()); err != nil || name != "" {
+			t.Errorf("Archive(%s) of a gone volume = %q, %v; want \"\", nil", rel, name, err)
+		}
+		if ok, err := s.IsVolume(rel); err != nil || ok {
+			t.Errorf("IsVolume(%s) = %v, %v after removal; want false", rel, ok, err)
+		}
+	}
+	if err := s.Remove("never-existed"); err != nil {
+		t.Errorf("Remove of a path that never existed = %v, want nil", err)
+	}
+	if _, err := os.Stat(filepath.Join(base, "ns")); !os.IsNotExist(err) {
+		t.Errorf("the parent ns was not pruned: %v", err)
+	}
+}
