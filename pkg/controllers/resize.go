@@ -166,10 +166,7 @@ func (r *Resizer) setStatus(ctx context.Context, claim *corev1.PersistentVolumeC
 		return nil
 	}
 	patch := client.MergeFrom(claim.DeepCopy())
-	if claim.Status.AllocatedResources == nil {
-		claim.Status.AllocatedResources = corev1.ResourceList{}
-	}
-	claim.Status.AllocatedResources[corev1.ResourceStorage] = size
+	setStorage(&claim.Status.AllocatedResources, size)
 	if claim.Status.AllocatedResourceStatuses == nil {
 		claim.Status.AllocatedResourceStatuses = map[corev1.ResourceName]corev1.ClaimResourceStatus{}
 	}
@@ -191,14 +188,8 @@ func (r *Resizer) settle(ctx context.Context, claim *corev1.PersistentVolumeClai
 		return nil
 	}
 	patch := client.MergeFrom(claim.DeepCopy())
-	if claim.Status.Capacity == nil {
-		claim.Status.Capacity = corev1.ResourceList{}
-	}
-	claim.Status.Capacity[corev1.ResourceStorage] = size
-	if claim.Status.AllocatedResources == nil {
-		claim.Status.AllocatedResources = corev1.ResourceList{}
-	}
-	claim.Status.AllocatedResources[corev1.ResourceStorage] = size
+	setStorage(&claim.Status.Capacity, size)
+	setStorage(&claim.Status.AllocatedResources, size)
 	delete(claim.Status.AllocatedResourceStatuses, corev1.ResourceStorage)
 	if len(claim.Status.AllocatedResourceStatuses) == 0 {
 		claim.Status.AllocatedResourceStatuses = nil
@@ -214,6 +205,14 @@ func (r *Resizer) settle(ctx context.Context, claim *corev1.PersistentVolumeClai
 		return fmt.Errorf("updating claim %s/%s status capacity: %w", claim.Namespace, claim.Name, err)
 	}
 	return nil
+}
+
+// setStorage sets the storage quantity of a list that may be nil.
+func setStorage(list *corev1.ResourceList, size resource.Quantity) {
+	if *list == nil {
+		*list = corev1.ResourceList{}
+	}
+	(*list)[corev1.ResourceStorage] = size
 }
 
 func hasResizeCondition(claim *corev1.PersistentVolumeClaim) bool {
