@@ -30,6 +30,8 @@ go-deps:
 	cd test/tools/kube && $(GO) mod download
 	cd test/tools/etcd && $(GO) mod download
 	cd test/tools/certmanager && $(GO) mod download
+	cd test/tools/kustomize && $(GO) mod download
+	cd test/tools/helm && $(GO) mod download
 
 ## cluster-bins: etcd, Kubernetes and cert-manager built from the module proxy, cached in bin/cluster.
 cluster-bins:
@@ -49,17 +51,31 @@ vuln:
 unit:
 	$(GO) test -race -count=1 ./cmd/... ./pkg/... ./webhook/...
 
-e2e: deps cluster-bins build
+e2e: deps cluster-bins tools build
 	$(GO) test -count=1 -timeout 60m -v ./test/e2e/... 2>&1 | tee $(BIN)/e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+[a-z_]+\.go:[0-9]+)' || true; \
 	grep -qE '^(ok|PASS)' $(BIN)/e2e.log && ! grep -qE '^(FAIL|--- FAIL|panic)' $(BIN)/e2e.log
 
-## manifests: render config/default into dist/install.yaml (commit the result).
-manifests: cluster-bins
+## tools: kustomize and helm built from the module proxy (pinned in test/tools/kustomize, test/tools/helm), cached in bin/tools.
+.PHONY: tools chart-lint chart-package
+tools:
+	hack/build-tools.sh
+
+## manifests: render config/default into dist/install.yaml with the pinned kustomize (commit the result).
+manifests:
+	hack/build-tools.sh kustomize
 	hack/render-manifests.sh
 
-## verify-manifests: dist/install.yaml matches config/ and passes the security checks.
-verify-manifests: cluster-bins
+## verify-manifests: dist/install.yaml matches config/ and passes the security checks; the Helm chart renders the same objects, lints and its schema refuses bad values.
+verify-manifests: tools
 	$(GO) test -count=1 ./test/manifests/...
+
+## chart-lint: helm lint --strict of charts/hostpath-provisioner.
+chart-lint: tools
+	$(BIN)/tools/helm lint --strict charts/hostpath-provisioner
+
+## chart-package: the chart as bin/charts/hostpath-provisioner-<version>.tgz (helm push it to oci://<registry>/charts).
+chart-package: chart-lint
+	$(BIN)/tools/helm package charts/hostpath-provisioner --destination $(BIN)/charts
 
 ## test: the whole suite, from a fresh clone: deps, vet, govulncheck, unit tests with -race, manifests, e2e on a loopback cluster.
 test: deps vet vuln unit verify-manifests e2e

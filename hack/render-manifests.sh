@@ -1,21 +1,21 @@
 #!/usr/bin/env bash
-# Renders config/default with the kustomize built into the pinned kubectl
-# (bin/cluster/<KUBE_VERSION>/kubectl, built by `make cluster-bins`) into
-# dist/install.yaml, the one-file installation.
+# Renders config/default with the pinned kustomize (bin/tools/kustomize,
+# built from the module proxy by hack/build-tools.sh, `make tools`) into
+# dist/install.yaml, the one-file installation. `kustomize build` and
+# `kubectl kustomize` render the same bytes.
 #
 #   hack/render-manifests.sh            write dist/install.yaml
 #   hack/render-manifests.sh --stdout   print the same bytes instead (used by
 #                                       test/manifests to detect drift)
 #
-# KUBECTL overrides the kubectl binary. Exit status 3 means kubectl is
+# KUSTOMIZE overrides the kustomize binary. Exit status 3 means kustomize is
 # missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-kube_version=$(sed -n 's/^KUBE_VERSION=//p' hack/build-cluster-bins.sh)
-kubectl=${KUBECTL:-bin/cluster/${kube_version}/kubectl}
-if [[ ! -x "$kubectl" ]]; then
-  echo "render-manifests: $kubectl not found: run \`make cluster-bins\` (or set KUBECTL)" >&2
+kustomize=${KUSTOMIZE:-bin/tools/kustomize}
+if [[ ! -x "$kustomize" ]]; then
+  echo "render-manifests: $kustomize not found: run \`make tools\` (hack/build-tools.sh) or set KUSTOMIZE" >&2
   exit 3
 fi
 
@@ -31,7 +31,7 @@ render() {
 # Requires cert-manager (v1.11 or newer). Install:
 #   kubectl apply -f dist/install.yaml
 HEADER
-  "$kubectl" kustomize config/default
+  "$kustomize" build config/default
 }
 
 case "${1:-}" in

@@ -38,11 +38,11 @@ import (
 )
 
 const (
-	namespace     = "hostpath-provisioner"
-	installPath   = "dist/install.yaml"
-	renderScript  = "hack/render-manifests.sh"
-	injectCAFrom  = "cert-manager.io/inject-ca-from"
-	kubectlAbsent = 3 // exit status of renderScript when kubectl is not built
+	namespace       = "hostpath-provisioner"
+	installPath     = "dist/install.yaml"
+	renderScript    = "hack/render-manifests.sh"
+	injectCAFrom    = "cert-manager.io/inject-ca-from"
+	kustomizeAbsent = 3 // exit status of renderScript when kustomize is not built
 )
 
 // repoRoot is two levels up from this package.
@@ -63,8 +63,8 @@ func TestInstallManifestIsRenderedFromConfig(t *testing.T) {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		var exit *exec.ExitError
-		if errors.As(err, &exit) && exit.ExitCode() == kubectlAbsent {
-			t.Skipf("cannot render config/default without the pinned kubectl: run `make cluster-bins`: %s", strings.TrimSpace(stderr.String()))
+		if errors.As(err, &exit) && exit.ExitCode() == kustomizeAbsent {
+			t.Skipf("cannot render config/default without the pinned kustomize: run `make tools` (`make verify-manifests` builds it first): %s", strings.TrimSpace(stderr.String()))
 		}
 		t.Fatalf("%s --stdout: %v\n%s", renderScript, err, stderr.String())
 	}
