@@ -49,6 +49,15 @@ func (d *ClaimDefaulter) Handle(ctx context.Context, req admission.Request) admi
 		return admission.Allowed(fmt.Sprintf("the request sets storageClassName %q", *claim.Spec.StorageClassName))
 	}
 
+	if why := policy.PreMadeVolume(&claim); why != "" {
+		if claim.Spec.StorageClassName != nil {
+			return admission.Allowed(fmt.Sprintf("storageClassName %q was set by another admission step; a claim for a pre-made volume keeps it", *claim.Spec.StorageClassName))
+		}
+		return admission.Allowed("claim for a pre-made volume").WithWarnings(fmt.Sprintf(
+			"spec.storageClassName left empty: %s, so the claim binds to that volume as it would without hostpath-provisioner; "+
+				"a claim for a new hostpath volume sets spec.storageClassName and has neither spec.volumeName nor spec.selector", why))
+	}
+
 	nsAnn, err := d.lookup.namespaceAnnotations(ctx, claim.Namespace)
 	if err != nil {
 		// Without the namespace we cannot know its default; guessing could

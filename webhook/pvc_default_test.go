@@ -8,6 +8,7 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -46,6 +47,23 @@ func TestClaimDefaulter(t *testing.T) {
 			name: "a default class that does not exist is still set, with a warning that the claim stays pending",
 			objs: []client.Object{plainNS}, claim: claim(managedBy(userSetNoClass)),
 			wantClass: "hostpath", wantWarnings: []string{`StorageClass "hostpath" does not exist`},
+		},
+		{
+			name: "a class-less claim for a pre-made volume by name is left class-less, with a warning saying why",
+			objs: []client.Object{plainNS, hostpath}, claim: claim(managedBy(userSetNoClass), func(c *corev1.PersistentVolumeClaim) { c.Spec.VolumeName = "static-1" }),
+			wantWarnings: []string{"spec.storageClassName left empty", `spec.volumeName names PersistentVolume "static-1"`, "as it would without hostpath-provisioner"},
+		},
+		{
+			name: "a class-less claim with a selector is left class-less, even in a namespace with a default class",
+			objs: []client.Object{annotatedNS, hostpath, fast}, claim: claim(managedBy(userSetNoClass), func(c *corev1.PersistentVolumeClaim) {
+				c.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"disk": "a"}}
+			}),
+			wantWarnings: []string{"spec.storageClassName left empty", "spec.selector matches pre-made PersistentVolumes"},
+		},
+		{
+			name: "a claim for a pre-made volume keeps the cluster default Kubernetes gave it, not the namespace's class",
+			objs: []client.Object{annotatedNS, fast, otherDefault}, claim: claim(withClass("standard"), managedBy(userSetNoClass), func(c *corev1.PersistentVolumeClaim) { c.Spec.VolumeName = "static-1" }),
+			noWarnings: true,
 		},
 		{
 			name: "an explicit empty class is never touched",

@@ -270,7 +270,6 @@ func TestAdmissionAndProvisioningDecideAlike(t *testing.T) {
 		{"a size above maxSize", claim(withClass("hostpath"), withSize("6Mi")), false},
 		{"a size above the namespace max-size", claim(withClass("legacy"), withSize("11Mi")), false},
 		{"a block claim", claim(withClass("hostpath"), small, func(c *corev1.PersistentVolumeClaim) { c.Spec.VolumeMode = &block }), false},
-		{"a selector", claim(withClass("hostpath"), small, func(c *corev1.PersistentVolumeClaim) { c.Spec.Selector = &metav1.LabelSelector{} }), false},
 		{"a snapshot data source", claim(withClass("hostpath"), small, func(c *corev1.PersistentVolumeClaim) {
 			g := "snapshot.storage.k8s.io"
 			c.Spec.DataSourceRef = &corev1.TypedObjectReference{APIGroup: &g, Kind: "VolumeSnapshot", Name: "snap"}

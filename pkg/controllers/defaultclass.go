@@ -65,7 +65,9 @@ func (r *DefaultClass) wants(c *corev1.PersistentVolumeClaim) bool {
 	if _, set := policy.ClaimClassName(c); set {
 		return false
 	}
-	return c.DeletionTimestamp == nil && c.Spec.VolumeName == "" &&
+	// A claim for a pre-made volume (volumeName, selector) stays
+	// class-less, as the webhook leaves it.
+	return c.DeletionTimestamp == nil && policy.PreMadeVolume(c) == "" &&
 		(c.Status.Phase == corev1.ClaimPending || c.Status.Phase == "") &&
 		c.Namespace != "kube-system" && c.Namespace != r.Namespace
 }

@@ -54,6 +54,10 @@ func TestDefaultClass(t *testing.T) {
 			objs: []client.Object{plainNS}, claim: pending("team", func(c *corev1.PersistentVolumeClaim) {
 				c.Annotations = map[string]string{policy.AnnBetaStorageClass: "other"}
 			})},
+		{name: "a pending claim for a pre-made volume by name is left class-less",
+			objs: []client.Object{annotatedNS}, claim: pending("team", func(c *corev1.PersistentVolumeClaim) { c.Spec.VolumeName = "static-1" })},
+		{name: "a pending claim with a selector is left class-less",
+			objs: []client.Object{annotatedNS}, claim: pending("team", func(c *corev1.PersistentVolumeClaim) { c.Spec.Selector = &metav1.LabelSelector{} })},
 		{name: "a bound claim is left alone",
 			objs: []client.Object{plainNS}, claim: pending("team", func(c *corev1.PersistentVolumeClaim) { c.Status.Phase = corev1.ClaimBound; c.Spec.VolumeName = "pv" })},
 		{name: "claims in kube-system are left alone",

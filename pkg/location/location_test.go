@@ -82,7 +82,7 @@ func TestNodeOfFallsBackToTheOriginalsIdentityAndTheAffinity(t *testing.T) {
 	}}}}
 	for pv, want := range map[*corev1.PersistentVolume]string{
 		hostPathPV("/x", map[string]string{policy.AnnNode: "n1", policy.AnnLegacyIdentity: "n2"}): "n1",
-		hostPathPV("/x", map[string]string{policy.AnnLegacyIdentity: "n2"}):                        "n2",
+		hostPathPV("/x", map[string]string{policy.AnnLegacyIdentity: "n2"}):                       "n2",
 		affinity: "n3",
 	} {
 		if got := NodeOf(pv); got != want {

@@ -179,17 +179,23 @@ func validateClaimSpec(claim *corev1.PersistentVolumeClaim, spec *field.Path) fi
 		errs = append(errs, field.NotSupported(spec.Child("volumeMode"), string(corev1.PersistentVolumeBlock),
 			[]string{string(corev1.PersistentVolumeFilesystem)}))
 	}
-	errs = append(errs, validateDataSource(claim, spec)...)
-	if claim.Spec.Selector != nil {
-		errs = append(errs, field.Forbidden(spec.Child("selector"),
-			"a selector only matches pre-made volumes; dynamically provisioned hostpath volumes cannot satisfy it"))
-	}
-	return errs
+	return append(errs, validateDataSource(claim, spec)...)
 }
 
 // claimWarnings are non-fatal facts the user should know at admission.
 func claimWarnings(claim *corev1.PersistentVolumeClaim) []string {
 	var w []string
+	if claim.Spec.Selector != nil {
+		// Kubernetes lets such a claim bind to a pre-made volume of its
+		// class whose labels match; refusing it would break that.
+		w = append(w, "spec.selector: a selector only matches pre-made PersistentVolumes of this class; "+
+			"hostpath-provisioner does not provision for a claim with a selector, so it stays Pending until a matching volume exists")
+	}
+	if kind := Populator(claim); kind != "" {
+		w = append(w, fmt.Sprintf("spec.dataSourceRef: %s is filled by its volume populator, not by hostpath-provisioner: "+
+			"the populator provisions a volume of this class for itself and binds it to this claim, which stays Pending until then "+
+			"(and for good if no populator for that kind is installed)", kind))
+	}
 	for _, m := range claim.Spec.AccessModes {
 		if m == corev1.ReadWriteMany || m == corev1.ReadOnlyMany {
 			w = append(w, fmt.Sprintf("spec.accessModes: %s is allowed, but a hostpath volume lives on one node, so every pod using it will be scheduled to that node", m))

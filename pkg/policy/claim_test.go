@@ -111,12 +111,19 @@ func TestClaimRules(t *testing.T) {
 		{name: "a snapshot source is refused naming what is supported", claim: claimOf("1Gi", func(c *corev1.PersistentVolumeClaim) {
 			g := "snapshot.storage.k8s.io"
 			c.Spec.DataSourceRef = &corev1.TypedObjectReference{APIGroup: &g, Kind: "VolumeSnapshot", Name: "snap"}
-		}), wantErr: `spec.dataSourceRef.kind: Unsupported value: "VolumeSnapshot.snapshot.storage.k8s.io": supported values: "PersistentVolumeClaim (a clone of another claim of the same class)"`},
+		}), wantErr: `spec.dataSourceRef.kind: Unsupported value: "VolumeSnapshot.snapshot.storage.k8s.io": supported values: "PersistentVolumeClaim (a clone of another claim of the same class)", "a kind that a volume populator fills`},
 		{name: "a source claim in another namespace is refused", claim: claimOf("1Gi", func(c *corev1.PersistentVolumeClaim) {
 			c.Spec.DataSourceRef = &corev1.TypedObjectReference{Kind: "PersistentVolumeClaim", Name: "src", Namespace: &other}
 		}), wantErr: `spec.dataSourceRef.namespace: Invalid value: "other": a clone's source must be a claim in the clone's own namespace`},
-		{name: "a selector is refused", claim: claimOf("1Gi", func(c *corev1.PersistentVolumeClaim) { c.Spec.Selector = &metav1.LabelSelector{} }),
-			wantErr: "spec.selector: Forbidden"},
+		{name: "a selector is valid with a warning: it may match a pre-made volume of the class", claim: claimOf("1Gi", func(c *corev1.PersistentVolumeClaim) { c.Spec.Selector = &metav1.LabelSelector{} }),
+			wantWarning: "spec.selector: a selector only matches pre-made PersistentVolumes of this class; hostpath-provisioner does not provision for a claim with a selector"},
+		{name: "a populator's data source is valid with a warning that the populator fills it", claim: claimOf("1Gi", func(c *corev1.PersistentVolumeClaim) {
+			g := "hello.example.com"
+			c.Spec.DataSourceRef = &corev1.TypedObjectReference{APIGroup: &g, Kind: "Hello", Name: "example-hello"}
+		}), wantWarning: "spec.dataSourceRef: Hello.hello.example.com is filled by its volume populator, not by hostpath-provisioner"},
+		{name: "a core kind other than a claim is refused naming both kinds of source allowed", claim: claimOf("1Gi", func(c *corev1.PersistentVolumeClaim) {
+			c.Spec.DataSourceRef = &corev1.TypedObjectReference{Kind: "ConfigMap", Name: "cm"}
+		}), wantErr: `spec.dataSourceRef.kind: Unsupported value: "ConfigMap": supported values: "PersistentVolumeClaim (a clone of another claim of the same class)", "a kind that a volume populator fills (any API group but the core group and snapshot.storage.k8s.io)"`},
 
 		// clone source
 		{name: "a clone of the source's class and bound size is valid", source: source, claim: claimOf("3Gi", cloneOfSrc)},
@@ -323,4 +330,54 @@ func expectWarning(t *testing.T, warnings []string, want string) {
 		}
 	}
 	t.Errorf("warnings %q, want one containing %q", warnings, want)
+}
+
+func TestPopulatorNamesKindsThatAPopulatorFills(t *testing.T) {
+	ref := func(group, kind string) *corev1.PersistentVolumeClaim {
+		return claimOf("1Gi", func(c *corev1.PersistentVolumeClaim) {
+			c.Spec.DataSourceRef = &corev1.TypedObjectReference{Kind: kind, Name: "n"}
+			if group != "" {
+				c.Spec.DataSourceRef.APIGroup = &group
+			}
+		})
+	}
+	legacy := claimOf("1Gi", func(c *corev1.PersistentVolumeClaim) {
+		g := "hello.example.com"
+		c.Spec.DataSource = &corev1.TypedLocalObjectReference{APIGroup: &g, Kind: "Hello", Name: "n"}
+	})
+	for _, tt := range []struct {
+		name  string
+		claim *corev1.PersistentVolumeClaim
+		want  string
+	}{
+		{"a populator's kind", ref("hello.example.com", "Hello"), "Hello.hello.example.com"},
+		{"a populator's kind in dataSource only", legacy, "Hello.hello.example.com"},
+		{"a claim to clone", ref("", "PersistentVolumeClaim"), ""},
+		{"a snapshot, which a provisioner restores", ref("snapshot.storage.k8s.io", "VolumeSnapshot"), ""},
+		{"a core kind", ref("", "ConfigMap"), ""},
+		{"no data source", claimOf("1Gi"), ""},
+	} {
+		if got := Populator(tt.claim); got != tt.want {
+			t.Errorf("%s: Populator = %q, want %q", tt.name, got, tt.want)
+		}
+		if tt.want != "" && CloneSource(tt.claim) != "" {
+			t.Errorf("%s: a populator's claim is not a clone, CloneSource = %q", tt.name, CloneSource(tt.claim))
+		}
+	}
+}
+
+func TestPreMadeVolume(t *testing.T) {
+	if got := PreMadeVolume(claimOf("1Gi")); got != "" {
+		t.Errorf("a plain claim asks for a pre-made volume: %q", got)
+	}
+	named := claimOf("1Gi", func(c *corev1.PersistentVolumeClaim) { c.Spec.VolumeName = "static-1" })
+	if got := PreMadeVolume(named); !strings.Contains(got, `spec.volumeName names PersistentVolume "static-1"`) {
+		t.Errorf("volumeName: %q", got)
+	}
+	selecting := claimOf("1Gi", func(c *corev1.PersistentVolumeClaim) {
+		c.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"disk": "a"}}
+	})
+	if got := PreMadeVolume(selecting); !strings.Contains(got, "spec.selector") {
+		t.Errorf("selector: %q", got)
+	}
 }

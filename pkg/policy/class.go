@@ -24,6 +24,24 @@ func ClaimClassName(claim *corev1.PersistentVolumeClaim) (name string, set bool)
 	return "", false
 }
 
+// PreMadeVolume says why a class-less claim asks for a volume that already
+// exists ("spec.volumeName names PersistentVolume x", "spec.selector
+// matches pre-made PersistentVolumes by label"), or "" when it does not.
+// Such a claim is left without a class: it binds to its static volume as
+// it would on a cluster without us, where nothing gives it a class. (Kubernetes'
+// own DefaultStorageClass plugin would; the webhook and the default-class
+// reconciler, which stand in for it where no class is marked default, do
+// not.)
+func PreMadeVolume(claim *corev1.PersistentVolumeClaim) string {
+	switch {
+	case claim.Spec.VolumeName != "":
+		return fmt.Sprintf("spec.volumeName names PersistentVolume %q", claim.Spec.VolumeName)
+	case claim.Spec.Selector != nil:
+		return "spec.selector matches pre-made PersistentVolumes by label"
+	}
+	return ""
+}
+
 // IsDefaultClass reports whether a StorageClass is marked as the cluster
 // default, by the GA or the beta annotation.
 func IsDefaultClass(class *storagev1.StorageClass) bool {

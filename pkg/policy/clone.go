@@ -14,7 +14,7 @@ import (
 // server mirrors dataSource into dataSourceRef, so dataSourceRef is read
 // first.
 func CloneSource(claim *corev1.PersistentVolumeClaim) string {
-	if len(validateDataSource(claim, field.NewPath("spec"))) > 0 {
+	if len(validateDataSource(claim, field.NewPath("spec"))) > 0 || Populator(claim) != "" {
 		return ""
 	}
 	if ref := claim.Spec.DataSourceRef; ref != nil {
@@ -26,37 +26,68 @@ func CloneSource(claim *corev1.PersistentVolumeClaim) string {
 	return ""
 }
 
-// validateDataSource allows one kind of data source: another claim in the
-// same namespace. Snapshots and populators need something a directory does
-// not have, and a claim in another namespace needs a ReferenceGrant, which
-// we do not read.
-func validateDataSource(claim *corev1.PersistentVolumeClaim, spec *field.Path) field.ErrorList {
-	check := func(fp *field.Path, group *string, kind, name string, namespace *string) field.ErrorList {
-		g := ""
-		if group != nil {
-			g = *group
-		}
-		if g != "" || kind != "PersistentVolumeClaim" {
-			what := kind
-			if g != "" {
-				what = kind + "." + g
-			}
-			return field.ErrorList{field.NotSupported(fp.Child("kind"), what, []string{"PersistentVolumeClaim (a clone of another claim of the same class)"})}
-		}
-		if namespace != nil && *namespace != "" && *namespace != claim.Namespace {
-			return field.ErrorList{field.Invalid(fp.Child("namespace"), *namespace,
-				fmt.Sprintf("a clone's source must be a claim in the clone's own namespace %q", claim.Namespace))}
-		}
-		if name == "" {
-			return field.ErrorList{field.Required(fp.Child("name"), "the name of the claim to clone")}
-		}
-		return nil
-	}
+// snapshotGroup is the API group of VolumeSnapshot: a data source that a
+// provisioner, not a populator, would have to restore, and one a
+// directory cannot be restored from.
+const snapshotGroup = "snapshot.storage.k8s.io"
+
+// dataSource is the claim's data source as the API server keeps it: it
+// mirrors dataSource into dataSourceRef, so dataSourceRef is read first.
+func dataSource(claim *corev1.PersistentVolumeClaim, spec *field.Path) (fp *field.Path, group, kind, name string, namespace *string, ok bool) {
 	if ref := claim.Spec.DataSourceRef; ref != nil {
-		return check(spec.Child("dataSourceRef"), ref.APIGroup, ref.Kind, ref.Name, ref.Namespace)
+		if ref.APIGroup != nil {
+			group = *ref.APIGroup
+		}
+		return spec.Child("dataSourceRef"), group, ref.Kind, ref.Name, ref.Namespace, true
 	}
 	if ds := claim.Spec.DataSource; ds != nil {
-		return check(spec.Child("dataSource"), ds.APIGroup, ds.Kind, ds.Name, nil)
+		if ds.APIGroup != nil {
+			group = *ds.APIGroup
+		}
+		return spec.Child("dataSource"), group, ds.Kind, ds.Name, nil, true
+	}
+	return nil, "", "", "", nil, false
+}
+
+// Populator names the kind ("Kind.group") of a claim's data source when a
+// volume populator fills it: any kind of an API group other than the core
+// group and snapshot.storage.k8s.io. Such a claim is not ours to
+// provision: by the Kubernetes populator contract its populator creates a
+// claim of its own with the same class, which we provision, fills it, and
+// binds the volume to this claim. "" for every other claim.
+func Populator(claim *corev1.PersistentVolumeClaim) string {
+	_, group, kind, _, _, ok := dataSource(claim, field.NewPath("spec"))
+	if !ok || group == "" || group == snapshotGroup {
+		return ""
+	}
+	return kind + "." + group
+}
+
+// validateDataSource allows another claim in the same namespace (a clone)
+// and any kind a volume populator fills (see Populator). Snapshots need
+// something a directory does not have, and a claim in another namespace
+// needs a ReferenceGrant, which we do not read.
+func validateDataSource(claim *corev1.PersistentVolumeClaim, spec *field.Path) field.ErrorList {
+	fp, group, kind, name, namespace, ok := dataSource(claim, spec)
+	if !ok || Populator(claim) != "" {
+		return nil
+	}
+	if group != "" || kind != "PersistentVolumeClaim" {
+		what := kind
+		if group != "" {
+			what = kind + "." + group
+		}
+		return field.ErrorList{field.NotSupported(fp.Child("kind"), what, []string{
+			"PersistentVolumeClaim (a clone of another claim of the same class)",
+			"a kind that a volume populator fills (any API group but the core group and " + snapshotGroup + ")",
+		})}
+	}
+	if namespace != nil && *namespace != "" && *namespace != claim.Namespace {
+		return field.ErrorList{field.Invalid(fp.Child("namespace"), *namespace,
+			fmt.Sprintf("a clone's source must be a claim in the clone's own namespace %q", claim.Namespace))}
+	}
+	if name == "" {
+		return field.ErrorList{field.Required(fp.Child("name"), "the name of the claim to clone")}
 	}
 	return nil
 }

@@ -71,7 +71,14 @@ func New(cfg Config) *Provisioner {
 // an Immediate claim to the lease holder. Being called for claims of other
 // nodes is normal in a DaemonSet, so this is quiet.
 // A clone belongs to the instance on its source's node, where the data is.
+// A claim that a volume populator fills belongs to nobody here: its
+// populator makes a claim of its own, which we provision, and hands the
+// volume over (the Kubernetes populator contract).
 func (p *Provisioner) ShouldProvision(ctx context.Context, claim *corev1.PersistentVolumeClaim) bool {
+	if kind := policy.Populator(claim); kind != "" {
+		klog.FromContext(ctx).V(4).Info("Leaving claim to its volume populator", "claim", klog.KObj(claim), "dataSource", kind)
+		return false
+	}
 	if node := claim.Annotations[policy.AnnSelectedNode]; node != "" {
 		return node == p.cfg.NodeName
 	}

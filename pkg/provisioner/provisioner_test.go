@@ -190,6 +190,18 @@ func TestOnlyTheRightInstanceProvisions(t *testing.T) {
 	}
 }
 
+func TestAClaimForAPopulatorIsLeftToIt(t *testing.T) {
+	f := newFixture(t)
+	g := "hello.example.com"
+	for _, annotations := range []map[string]string{{policy.AnnSelectedNode: node}, nil} {
+		c := claim("default", "c", "1Mi", annotations)
+		c.Spec.DataSourceRef = &corev1.TypedObjectReference{APIGroup: &g, Kind: "Hello", Name: "example-hello"}
+		if f.p.ShouldProvision(context.Background(), c) {
+			t.Errorf("claim %v filled by a populator: ShouldProvision = true, want false (the populator's own claim is provisioned)", annotations)
+		}
+	}
+}
+
 func pvFor(f *fixture, rel, onDelete string) *corev1.PersistentVolume {
 	return &corev1.PersistentVolume{
 		ObjectMeta: metav1.ObjectMeta{Name: "pvc-1", Annotations: map[string]string{
