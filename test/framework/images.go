@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 )
 
 // Images every cluster has; nothing is ever pulled.
@@ -25,6 +27,12 @@ var busyboxApplets = []string{
 // buildPauseImage compiles test/images/pause statically and packs it; the
 // kubelet's sandbox containers run it.
 func buildPauseImage(ctx context.Context, repo, dir string) (string, error) {
+	return BuildPauseImageAs(ctx, repo, dir, "registry.k8s.io/pause", "3.10")
+}
+
+// BuildPauseImageAs is the pause image under another name: the Kubernetes
+// storage suites name their own tag of it.
+func BuildPauseImageAs(ctx context.Context, repo, dir, name, tag string) (string, error) {
 	bin := filepath.Join(dir, "pause")
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "./test/images/pause")
 	cmd.Dir = repo
@@ -32,13 +40,19 @@ func buildPauseImage(ctx context.Context, repo, dir string) (string, error) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("building the pause binary: %w: %s", err, out)
 	}
-	return BuildImage(dir, "registry.k8s.io/pause", "3.10", map[string]FileSpec{
+	return BuildImage(dir, name, tag, map[string]FileSpec{
 		"pause": {Mode: 0o755, Source: bin},
 	}, []string{"/pause"})
 }
 
 // buildBusyboxImage packs Debian's static busybox with its applet links.
 func buildBusyboxImage(dir string) (string, error) {
+	return BuildBusyboxImageAs(dir, "docker.io/library/busybox", "1.36", nil)
+}
+
+// BuildBusyboxImageAs is the busybox image under another name, with extra
+// files (a binary, say) added to its layer.
+func BuildBusyboxImageAs(dir, name, tag string, extra map[string]FileSpec, cfg ...ImageConfig) (string, error) {
 	const busybox = "/bin/busybox"
 	if _, err := os.Stat(busybox); err != nil {
 		return "", fmt.Errorf("%s missing: run `make apt-deps` (package busybox-static): %w", busybox, err)
@@ -53,7 +67,29 @@ func buildBusyboxImage(dir string) (string, error) {
 	for _, a := range busyboxApplets {
 		files["bin/"+a] = FileSpec{Mode: fs.ModeSymlink, LinkTarget: "busybox"}
 	}
+	maps.Copy(files, extra)
 	// Like the real busybox image: no entrypoint, so a pod's args (or
 	// command) run as given.
-	return BuildImageWithConfig(dir, "docker.io/library/busybox", "1.36", files, ImageConfig{Cmd: []string{"sh"}})
+	config := ImageConfig{Cmd: []string{"sh"}}
+	if len(cfg) > 0 {
+		config = cfg[0]
+	}
+	return BuildImageWithConfig(dir, name, tag, files, config)
+}
+
+// AllBusyboxApplets links every applet the host's static busybox has, for
+// images whose users run more than busyboxApplets (the Kubernetes suites'
+// scripts use awk, sed, nsenter and more).
+func AllBusyboxApplets() (map[string]FileSpec, error) {
+	out, err := exec.Command("/bin/busybox", "--list").Output()
+	if err != nil {
+		return nil, fmt.Errorf("listing the applets of /bin/busybox: %w", err)
+	}
+	files := map[string]FileSpec{}
+	for _, a := range strings.Fields(string(out)) {
+		if a != "busybox" {
+			files["bin/"+a] = FileSpec{Mode: fs.ModeSymlink, LinkTarget: "busybox"}
+		}
+	}
+	return files, nil
 }
