@@ -273,7 +273,7 @@ func TestQgroupReadoutSaysWhenQuotasAreOff(t *testing.T) {
 func TestQgroupUsageOffBtrfsIsAnError(t *testing.T) {
 	dir := mustOpenDir(t, t.TempDir())
 	var st unix.Statfs_t
-	if err := unix.Fstatfs(int(dir.Fd()), &st); err != nil || st.Type == unix.BTRFS_SUPER_MAGIC {
+	if err := unix.Fstatfs(int(dir.Fd()), &st); err != nil || statfsType(&st) == unix.BTRFS_SUPER_MAGIC {
 		t.Skip("skipping: the temporary directory is on btrfs")
 	}
 	if _, _, err := QgroupUsage(int(dir.Fd())); err == nil || errors.Is(err, ErrQuotaDisabled) {

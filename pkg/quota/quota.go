@@ -61,6 +61,11 @@ func Hint(err error) error {
 // says what the admin must do for the filesystem at hand.
 var ErrProjectQuotaDisabled = errors.New("project quotas are not enabled on this filesystem")
 
+// statfsType is the filesystem's magic number. The field is int64 on
+// 64-bit Linux but int32 on 32-bit ARM, where magics with the top bit set
+// (btrfs's 0x9123683e) read as negative; every magic fits in 32 bits.
+func statfsType(st *unix.Statfs_t) int64 { return int64(uint32(st.Type)) } //nolint:gosec // see above
+
 // Detect says which kind of enforcement the filesystem holding fd offers.
 // The string names the filesystem and, where sizes cannot be enforced on a
 // filesystem that could do it, what is missing; it reads well after "is on"
@@ -72,7 +77,7 @@ func Detect(fd int) (Kind, string, error) {
 	if err := unix.Fstatfs(fd, &st); err != nil {
 		return None, "", fmt.Errorf("statfs: %w", err)
 	}
-	fsType := int64(st.Type) // the field's type differs between architectures
+	fsType := statfsType(&st)
 	var pq projectQuota
 	if fsType == unix.XFS_SUPER_MAGIC || fsType == unix.EXT4_SUPER_MAGIC {
 		pq = probeProjectQuota(fd)

@@ -73,7 +73,7 @@ func Snapshot(srcFd, dstParentFd int, name string) error {
 // take the slower path that works everywhere.
 func IsSubvolume(fd int) bool {
 	var sfs unix.Statfs_t
-	if err := unix.Fstatfs(fd, &sfs); err != nil || sfs.Type != unix.BTRFS_SUPER_MAGIC {
+	if err := unix.Fstatfs(fd, &sfs); err != nil || statfsType(&sfs) != unix.BTRFS_SUPER_MAGIC {
 		return false
 	}
 	var st unix.Stat_t
