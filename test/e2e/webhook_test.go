@@ -15,6 +15,7 @@ import (
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -227,6 +228,49 @@ func TestWebhook(t *testing.T) {
 		got, _, err := e.createClaim(t, newClaim(other, "static", "1Mi", ptr.To(""), nil))
 		if err != nil || got.Spec.StorageClassName == nil || *got.Spec.StorageClassName != "" {
 			t.Fatalf("class %v, err %v", got.Spec.StorageClassName, err)
+		}
+	})
+
+	t.Run("class-less claims for pre-made volumes stay class-less and bind to them", func(t *testing.T) {
+		static := func(name string, labels map[string]string) *corev1.PersistentVolume {
+			pv := &corev1.PersistentVolume{
+				ObjectMeta: metav1.ObjectMeta{Name: ns + "-" + name, Labels: labels},
+				Spec: corev1.PersistentVolumeSpec{
+					Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Mi")},
+					AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+					PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+					PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: t.TempDir()}},
+				},
+			}
+			createClusterScoped(t, pv)
+			return pv
+		}
+		byLabel := static("by-label", map[string]string{"hpp-e2e/disk": ns})
+		byName := static("by-name", nil)
+
+		selecting := newClaim(other, "selects", "1Mi", nil, nil)
+		selecting.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"hpp-e2e/disk": ns}}
+		naming := newClaim(other, "names", "1Mi", nil, nil)
+		naming.Spec.VolumeName = byName.Name
+		for _, tt := range []struct {
+			claim *corev1.PersistentVolumeClaim
+			pv    *corev1.PersistentVolume
+			why   string
+		}{{selecting, byLabel, "spec.selector matches pre-made PersistentVolumes"}, {naming, byName, `spec.volumeName names PersistentVolume "` + byName.Name + `"`}} {
+			got, warnings, err := e.createClaim(t, tt.claim)
+			if err != nil {
+				t.Fatalf("claim %s for a pre-made volume refused: %v", tt.claim.Name, err)
+			}
+			if got.Spec.StorageClassName != nil {
+				t.Errorf("claim %s got class %q; a claim for a pre-made volume keeps no class", got.Name, *got.Spec.StorageClassName)
+			}
+			if w := strings.Join(warnings, " | "); !strings.Contains(w, "spec.storageClassName left empty") || !strings.Contains(w, tt.why) {
+				t.Errorf("claim %s: warnings %q, want one saying the class was left empty because %s", got.Name, w, tt.why)
+			}
+			bound, _ := waitBound(t, got, time.Minute)
+			if bound.Spec.VolumeName != tt.pv.Name {
+				t.Errorf("claim %s bound to %s, want the pre-made %s", bound.Name, bound.Spec.VolumeName, tt.pv.Name)
+			}
 		}
 	})
 
