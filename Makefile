@@ -7,9 +7,16 @@ BIN := bin
 E2E_STATE ?= /var/tmp/hostpath-provisioner-e2e
 export CLUSTER_STATE_DIR := $(E2E_STATE)
 
-APT_PACKAGES := containerd runc containernetworking-plugins busybox-static iptables iproute2 btrfs-progs jq xfsprogs
+APT_PACKAGES := containerd runc containernetworking-plugins busybox-static iptables iproute2 btrfs-progs jq xfsprogs \
+	ca-certificates tzdata qemu-user-static
 
-.PHONY: all build test unit e2e demo deps apt-deps go-deps cluster-bins cluster-up cluster-down bench manifests verify-manifests vet vuln clean
+# The image: ghcr.io/mazdermind/hostpath-provisioner:$(VERSION) (VERSION is the
+# project's one version fact). `make push REGISTRY=host[:port]/path [TAG=...]`.
+VERSION := $(shell cat VERSION)
+REGISTRY ?=
+TAG ?= $(VERSION)
+
+.PHONY: all build image push image-test test unit e2e demo deps apt-deps go-deps cluster-bins cluster-up cluster-down bench manifests verify-manifests vet vuln clean
 
 all: build
 
@@ -40,6 +47,21 @@ cluster-bins:
 ## build: the static hostpath-provisioner binary.
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(BIN)/hostpath-provisioner ./cmd/hostpath-provisioner
+
+## image: the multi-architecture OCI image index (linux/amd64, linux/arm64, linux/arm/v7), no Docker
+## daemon: bin/image/layout (OCI layout) and bin/image/hostpath-provisioner-$(VERSION).oci.tar.
+image:
+	$(GO) run ./hack/image build -out $(BIN)/image
+
+## push: push bin/image to $(REGISTRY)/hostpath-provisioner:$(TAG) (credentials: docker/crane login).
+push: image
+	@if [[ -z "$(REGISTRY)" ]]; then echo "usage: make push REGISTRY=host[:port]/path [TAG=$(VERSION)]" >&2; exit 2; fi
+	$(GO) run ./hack/image push -layout $(BIN)/image/layout -repository $(REGISTRY)/hostpath-provisioner -tag $(TAG)
+
+## image-test: the image index has its three platforms, each with its own static binary, and the
+## arm64 and arm/v7 binaries run under qemu-user-static.
+image-test: apt-deps
+	$(GO) test -count=1 -timeout 30m ./hack/image/...
 
 vet:
 	$(GO) vet ./...
@@ -77,8 +99,9 @@ chart-lint: tools
 chart-package: chart-lint
 	$(BIN)/tools/helm package charts/hostpath-provisioner --destination $(BIN)/charts
 
-## test: the whole suite, from a fresh clone: deps, vet, govulncheck, unit tests with -race, manifests, e2e on a loopback cluster.
-test: deps vet vuln unit verify-manifests e2e
+## test: the whole suite, from a fresh clone: deps, vet, govulncheck, unit tests with -race, the image on three
+## architectures, manifests, e2e on a loopback cluster.
+test: deps vet vuln unit image-test verify-manifests e2e
 
 ## cluster-up / cluster-down: a loopback cluster for manual use.
 cluster-up: deps cluster-bins build
@@ -99,4 +122,4 @@ bench: deps cluster-bins build
 	HPP_E2E_KCM_ARGS="--kube-api-qps=500 --kube-api-burst=1000" $(GO) test -run '^$$' -bench Provision -benchtime 1x -timeout 60m ./test/bench/...
 
 clean:
-	rm -rf $(BIN)/hostpath-provisioner $(BIN)/e2e.log
+	rm -rf $(BIN)/hostpath-provisioner $(BIN)/e2e.log $(BIN)/image
