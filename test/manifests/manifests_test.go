@@ -106,6 +106,16 @@ func firstDifference(committed, rendered []byte) string {
 // error, not silently dropped.
 func decode(t *testing.T, path string) []runtime.Object {
 	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return decodeBytes(t, path, data)
+}
+
+// decodeBytes is decode for YAML in memory; name says where it came from.
+func decodeBytes(t *testing.T, name string, data []byte) []runtime.Object {
+	t.Helper()
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
@@ -115,12 +125,7 @@ func decode(t *testing.T, path string) []runtime.Object {
 	}
 	deserializer := serializer.NewCodecFactory(scheme, serializer.EnableStrict).UniversalDeserializer()
 
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	reader := k8syaml.NewYAMLReader(bufio.NewReader(f))
+	reader := k8syaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
 	var objs []runtime.Object
 	for n := 1; ; n++ {
 		doc, err := reader.Read()
@@ -128,19 +133,19 @@ func decode(t *testing.T, path string) []runtime.Object {
 			break
 		}
 		if err != nil {
-			t.Fatalf("%s: document %d: %v", path, n, err)
+			t.Fatalf("%s: document %d: %v", name, n, err)
 		}
 		if isBlank(doc) {
 			continue
 		}
 		obj, gvk, err := deserializer.Decode(doc, nil, nil)
 		if err != nil {
-			t.Fatalf("%s: document %d (%v): %v", path, n, gvk, err)
+			t.Fatalf("%s: document %d (%v): %v", name, n, gvk, err)
 		}
 		objs = append(objs, obj)
 	}
 	if len(objs) == 0 {
-		t.Fatalf("%s holds no objects", path)
+		t.Fatalf("%s holds no objects", name)
 	}
 	return objs
 }
@@ -418,15 +423,11 @@ func fieldRefValues(ds *appsv1.DaemonSet) map[string]string {
 	return map[string]string{"spec.nodeName": "node-1", "metadata.namespace": ds.Namespace}
 }
 
-// TestDaemonSetAgreesWithFlags parses the container's args and env with the
-// binary's own option parser, then checks that ports, mounts and names in
-// the manifest are the ones the process will actually use.
-func TestDaemonSetAgreesWithFlags(t *testing.T) {
-	m := loadInstall(t)
-	ds := one[*appsv1.DaemonSet](t, m, "hostpath-provisioner")
-	pod := ds.Spec.Template.Spec
-	c := pod.Containers[0]
-
+// daemonSetOptions parses the container's args and env with the binary's own
+// option parser, the downward API standing in as fieldRefValues.
+func daemonSetOptions(t *testing.T, ds *appsv1.DaemonSet) *app.Options {
+	t.Helper()
+	c := ds.Spec.Template.Spec.Containers[0]
 	env := map[string]string{}
 	refs := fieldRefValues(ds)
 	for _, e := range c.Env {
@@ -449,6 +450,18 @@ func TestDaemonSetAgreesWithFlags(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the DaemonSet's args %q and env %v are rejected by the binary: %v\n%s", c.Args, env, err, stderr.String())
 	}
+	return opts
+}
+
+// TestDaemonSetAgreesWithFlags parses the container's args and env with the
+// binary's own option parser, then checks that ports, mounts and names in
+// the manifest are the ones the process will actually use.
+func TestDaemonSetAgreesWithFlags(t *testing.T) {
+	m := loadInstall(t)
+	ds := one[*appsv1.DaemonSet](t, m, "hostpath-provisioner")
+	pod := ds.Spec.Template.Spec
+	c := pod.Containers[0]
+	opts := daemonSetOptions(t, ds)
 	if opts.NodeName != "node-1" {
 		t.Errorf("node name %q: NODE_NAME must come from spec.nodeName", opts.NodeName)
 	}
