@@ -16,7 +16,15 @@ VERSION := $(shell cat VERSION)
 REGISTRY ?=
 TAG ?= $(VERSION)
 
-.PHONY: all build image push image-test test unit e2e demo deps apt-deps go-deps cluster-bins cluster-up cluster-down bench manifests verify-manifests vet vuln clean
+# cluster-test runs the tests of $(1) against the loopback cluster with
+# timeout $(2), keeping the whole output in $(3) and showing the outline; it
+# fails unless go test said ok and nothing failed.
+define cluster-test
+$(GO) test -count=1 -timeout $(2) -v $(1) 2>&1 | tee $(3) | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+[a-z_]+\.go:[0-9]+)' || true; \
+	grep -qE '^(ok|PASS)' $(3) && ! grep -qE '^(FAIL|--- FAIL|panic)' $(3)
+endef
+
+.PHONY: all build image push image-test test unit e2e demo deps apt-deps go-deps cluster-bins conformance-bins conformance conformance-ci cluster-up cluster-down bench manifests verify-manifests vet vuln clean
 
 all: build
 
@@ -39,10 +47,15 @@ go-deps:
 	cd test/tools/certmanager && $(GO) mod download
 	cd test/tools/kustomize && $(GO) mod download
 	cd test/tools/helm && $(GO) mod download
+	cd test/tools/conformance && $(GO) mod download
 
 ## cluster-bins: etcd, Kubernetes and cert-manager built from the module proxy, cached in bin/cluster.
 cluster-bins:
 	hack/build-cluster-bins.sh
+
+## conformance-bins: the Kubernetes storage e2e suites (e2e.test), ginkgo and agnhost, cached in bin/conformance.
+conformance-bins:
+	hack/build-conformance-bins.sh
 
 ## build: the static hostpath-provisioner binary.
 build:
@@ -74,8 +87,7 @@ unit:
 	$(GO) test -race -count=1 ./cmd/... ./pkg/... ./webhook/...
 
 e2e: deps cluster-bins tools build
-	$(GO) test -count=1 -timeout 60m -v ./test/e2e/... 2>&1 | tee $(BIN)/e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+[a-z_]+\.go:[0-9]+)' || true; \
-	grep -qE '^(ok|PASS)' $(BIN)/e2e.log && ! grep -qE '^(FAIL|--- FAIL|panic)' $(BIN)/e2e.log
+	$(call cluster-test,./test/e2e/...,60m,$(BIN)/e2e.log)
 
 ## tools: kustomize and helm built from the module proxy (pinned in test/tools/kustomize, test/tools/helm), cached in bin/tools.
 .PHONY: tools chart-lint chart-package
@@ -100,8 +112,17 @@ chart-package: chart-lint
 	$(BIN)/tools/helm package charts/hostpath-provisioner --destination $(BIN)/charts
 
 ## test: the whole suite, from a fresh clone: deps, vet, govulncheck, unit tests with -race, the image on three
-## architectures, manifests, e2e on a loopback cluster.
-test: deps vet vuln unit image-test verify-manifests e2e
+## architectures, manifests, e2e on a loopback cluster, and the CI subset of Kubernetes' storage suites.
+test: deps vet vuln unit image-test verify-manifests e2e conformance-ci
+
+## conformance: every spec of Kubernetes' own storage suites that applies to us, Serial and Slow included,
+## against dist/install.yaml on the loopback cluster (CONFORMANCE.md).
+conformance: deps cluster-bins conformance-bins build
+	HPP_CONFORMANCE=full $(call cluster-test,./test/conformance/,120m,$(BIN)/conformance.log)
+
+## conformance-ci: the subset of `make conformance` that CI runs: no [Slow], no [Serial] specs.
+conformance-ci: deps cluster-bins conformance-bins build
+	HPP_CONFORMANCE=ci $(call cluster-test,./test/conformance/,60m,$(BIN)/conformance-ci.log)
 
 ## cluster-up / cluster-down: a loopback cluster for manual use.
 cluster-up: deps cluster-bins build

@@ -178,3 +178,7 @@ func StateDir() string { return mustCluster().StateDir() }
 func LoadImage(ctx context.Context, archive string) error {
 	return mustCluster().LoadImage(ctx, archive)
 }
+
+// KubectlBinary is the path of the cluster's kubectl, for tools that run it
+// themselves (the Kubernetes e2e framework).
+func KubectlBinary() string { return mustCluster().bins.kubectl }

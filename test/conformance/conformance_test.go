@@ -1,0 +1,211 @@
+package conformance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
+	"github.com/mazdermind/hostpath-provisioner/test/framework"
+)
+
+// SubsetEnv chooses which specs run: "ci" (the default, what `make test`
+// runs) or "full" (`make conformance`).
+const SubsetEnv = "HPP_CONFORMANCE"
+
+// subsets are the ginkgo focus and skip expressions of each subset, on top
+// of the exclusions. Both leave out [Disruptive] specs (they restart the
+// kubelet over SSH, which a loopback node does not offer; none is defined
+// for an External driver without that) and [Feature:...] specs, which
+// test optional features of CSI drivers that we do not claim. "ci" also
+// leaves out [Slow] and [Serial] specs to stay within CI's time.
+var subsets = map[string]struct {
+	focus []string
+	skip  []string
+}{
+	"ci": {
+		focus: []string{`External.Storage \[Driver: hostpath\.dev\]`},
+		skip:  []string{`\[Disruptive\]`, `\[Feature:`, `\[Slow\]`, `\[Serial\]`},
+	},
+	"full": {
+		focus: []string{`External.Storage \[Driver: hostpath\.dev\]`, `External.Storage \[Driver: hostpath\.dev-immediate\].*performance`},
+		skip:  []string{`\[Disruptive\]`, `\[Feature:`},
+	},
+}
+
+// TestKubernetesStorageSuites installs the product from dist/install.yaml,
+// as a user would, and runs the Kubernetes storage suites against it with
+// the driver definitions in this directory. Every spec that runs must pass.
+func TestKubernetesStorageSuites(t *testing.T) {
+	subsetName := os.Getenv(SubsetEnv)
+	if subsetName == "" {
+		subsetName = "ci"
+	}
+	subset, ok := subsets[subsetName]
+	if !ok {
+		t.Fatalf("%s=%q: want ci or full", SubsetEnv, subsetName)
+	}
+	repo, err := framework.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	binDir := filepath.Join(repo, "bin", "conformance", framework.KubernetesVersion)
+	for _, b := range []string{"e2e.test", "ginkgo", "agnhost"} {
+		if _, err := os.Stat(filepath.Join(binDir, b)); err != nil {
+			t.Fatalf("%s missing: run `make conformance-bins` (hack/build-conformance-bins.sh): %v", filepath.Join(binDir, b), err)
+		}
+	}
+	// The installed DaemonSet writes to the real default base path; data
+	// already there is never mixed with.
+	if dirs, _ := framework.VolumeDirs(policy.DefaultBasePath); len(dirs) > 0 {
+		t.Skipf("skipping: %s holds data on this machine; the installed provisioner writes there and must not mix with it", policy.DefaultBasePath)
+	}
+	checkDocumented(t, repo)
+	ctx := context.Background()
+	if err := packImages(ctx, repo, binDir, t.TempDir()); err != nil {
+		t.Fatalf("packing the suites' images: %v", err)
+	}
+	linkKubeletRoot(t)
+	install(t, repo)
+
+	out := t.TempDir()
+	args := []string{
+		"--procs=3", "--timeout=85m", "--no-color", "--silence-skips",
+		"--json-report=report.json", "--output-dir=" + out,
+	}
+	for _, f := range subset.focus {
+		args = append(args, "--focus="+f)
+	}
+	for _, s := range append(subset.skip, skipPattern()) {
+		args = append(args, "--skip="+s)
+	}
+	args = append(args, filepath.Join(binDir, "e2e.test"), "--",
+		"--kubeconfig="+framework.KubeconfigPath(),
+		"--kubectl-path="+framework.KubectlBinary(),
+		"--repo-root="+repo,
+		"--storage.testdriver="+filepath.Join(repo, "test/conformance/driver.yaml"),
+		"--storage.testdriver="+filepath.Join(repo, "test/conformance/driver-immediate.yaml"),
+	)
+	logPath := filepath.Join(framework.StateDir(), "logs", "conformance-"+subsetName+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "ginkgo"), args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	t.Logf("running the %s subset: ginkgo %s (log: %s)", subsetName, strings.Join(args, " "), logPath)
+	start := time.Now()
+	runErr := cmd.Run()
+	elapsed := time.Since(start).Round(time.Second)
+
+	s, err := readReport(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatalf("ginkgo ran for %s (%v) and left no readable report: %v; see %s", elapsed, runErr, err, logPath)
+	}
+	t.Logf("Kubernetes %s storage suites, %s subset, %s: %s", framework.KubernetesVersion, subsetName, elapsed, s)
+	for _, p := range s.passed {
+		t.Logf("passed (%s): %s", p.RunTime.Round(time.Second), p.name())
+	}
+	for _, f := range s.failed {
+		msg := ""
+		if f.Failure != nil {
+			msg = f.Failure.Message
+		}
+		t.Errorf("%s: %s\n%s", f.State, f.name(), msg)
+	}
+	if s.counts["passed"] == 0 {
+		t.Errorf("no spec passed: the focus %q selected nothing that ran", subset.focus)
+	}
+	var exit *exec.ExitError
+	if runErr != nil && (!errors.As(runErr, &exit) || len(s.failed) == 0) {
+		t.Errorf("ginkgo: %v (see %s)", runErr, logPath)
+	}
+	writeSummary(t, repo, subsetName, elapsed, s)
+}
+
+// writeSummary keeps the counts and the passed specs of the last run under
+// bin/conformance, the figures CONFORMANCE.md is updated from.
+func writeSummary(t *testing.T, repo, subset string, elapsed time.Duration, s summary) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Kubernetes %s storage suites, %s subset, %s, %s\n%s\n", framework.KubernetesVersion, subset, time.Now().UTC().Format(time.RFC3339), elapsed, s)
+	for _, p := range s.passed {
+		fmt.Fprintf(&b, "passed %6s %s\n", p.RunTime.Round(time.Second), p.name())
+	}
+	path := filepath.Join(repo, "bin", "conformance", "last-"+subset+".txt")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Errorf("writing %s: %v", path, err)
+	}
+}
+
+// linkKubeletRoot makes /var/lib/kubelet lead to the loopback kubelet's
+// root directory for the run: the volumeMode suite inspects
+// /var/lib/kubelet/pods/<uid>/volumes on the node through a host-exec pod,
+// whatever the kubelet's --root-dir. An existing /var/lib/kubelet (a real
+// kubelet's) is left alone.
+func linkKubeletRoot(t *testing.T) {
+	const path = "/var/lib/kubelet"
+	if _, err := os.Lstat(path); err == nil {
+		t.Logf("%s exists; the volumeMode spec that inspects it will look at that one", path)
+		return
+	}
+	if err := os.Symlink(filepath.Join(framework.StateDir(), "kubelet"), path); err != nil {
+		t.Fatalf("linking %s to the loopback kubelet's root: %v", path, err)
+	}
+	t.Cleanup(func() { os.Remove(path) })
+}
+
+// install applies dist/install.yaml, adapted to the loopback cluster, with
+// the project image built from this tree, and waits for the DaemonSet to be
+// Ready (which includes a webhook the API server can call).
+func install(t *testing.T, repo string) {
+	_, err := os.Stat(policy.DefaultBasePath)
+	existed := err == nil
+	archive, err := framework.BuildProjectImage(t.TempDir(), framework.ProvisionerBinary(t))
+	if err != nil {
+		t.Fatalf("building the project image: %v", err)
+	}
+	if err := framework.LoadImage(context.Background(), archive); err != nil {
+		t.Fatalf("loading the project image: %v", err)
+	}
+	raw, err := os.ReadFile(filepath.Join(repo, "dist", "install.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adapted, err := framework.LoopbackManifest(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := filepath.Join(t.TempDir(), "install.yaml")
+	if err := os.WriteFile(manifest, adapted, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := framework.Kubectl("apply", "--server-side", "-f", manifest); err != nil {
+		t.Fatalf("kubectl apply: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			framework.DumpNamespace(t, "hostpath-provisioner")
+		}
+		framework.Kubectl("delete", "--ignore-not-found", "--wait=true", "--timeout=3m", "-f", manifest)
+		if !existed {
+			os.RemoveAll(policy.DefaultBasePath)
+		}
+	})
+	framework.WaitFor(t, 3*time.Minute, func() (bool, error) {
+		var ds appsv1.DaemonSet
+		if err := framework.Client().Get(context.Background(), client.ObjectKey{Namespace: "hostpath-provisioner", Name: "hostpath-provisioner"}, &ds); err != nil {
+			return false, nil
+		}
+		return ds.Status.DesiredNumberScheduled > 0 && ds.Status.NumberReady == ds.Status.DesiredNumberScheduled, nil
+	})
+}

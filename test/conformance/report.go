@@ -1,0 +1,84 @@
+package conformance
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+)
+
+// specReport is the part of a ginkgo JSON report entry we read.
+type specReport struct {
+	ContainerHierarchyTexts []string
+	LeafNodeText            string
+	LeafNodeLabels          []string
+	State                   string
+	RunTime                 time.Duration
+	Failure                 *struct {
+		Message  string
+		Location struct{ FileName, LineNumber any }
+	}
+	// CapturedGinkgoWriterOutput holds the spec's log; its last lines say
+	// where a failure happened.
+	CapturedGinkgoWriterOutput string
+}
+
+func (s specReport) name() string {
+	return strings.TrimSpace(strings.Join(append(append([]string{}, s.ContainerHierarchyTexts...), s.LeafNodeText), " "))
+}
+
+// summary counts a run's specs by state; only It nodes count.
+type summary struct {
+	counts map[string]int
+	failed []specReport
+	passed []specReport
+}
+
+func readReport(path string) (summary, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return summary{}, err
+	}
+	var suites []struct {
+		SpecReports []struct {
+			specReport
+			LeafNodeType string
+		}
+	}
+	if err := json.Unmarshal(raw, &suites); err != nil {
+		return summary{}, fmt.Errorf("decoding ginkgo report %s: %w", path, err)
+	}
+	s := summary{counts: map[string]int{}}
+	for _, suite := range suites {
+		for _, r := range suite.SpecReports {
+			if r.LeafNodeType != "It" {
+				continue
+			}
+			s.counts[r.State]++
+			switch r.State {
+			case "passed":
+				s.passed = append(s.passed, r.specReport)
+			case "skipped", "pending":
+			default: // failed, panicked, interrupted, aborted, timedout
+				s.failed = append(s.failed, r.specReport)
+			}
+		}
+	}
+	sort.Slice(s.passed, func(i, j int) bool { return s.passed[i].name() < s.passed[j].name() })
+	return s, nil
+}
+
+func (s summary) String() string {
+	var b strings.Builder
+	states := make([]string, 0, len(s.counts))
+	for k := range s.counts {
+		states = append(states, k)
+	}
+	sort.Strings(states)
+	for _, k := range states {
+		fmt.Fprintf(&b, "%s=%d ", k, s.counts[k])
+	}
+	return strings.TrimSpace(b.String())
+}
