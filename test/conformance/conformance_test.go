@@ -95,7 +95,7 @@ func TestKubernetesStorageSuites(t *testing.T) {
 		"--storage.testdriver="+filepath.Join(repo, "test/conformance/driver.yaml"),
 		"--storage.testdriver="+filepath.Join(repo, "test/conformance/driver-immediate.yaml"),
 	)
-	logPath := filepath.Join(framework.StateDir(), "logs", "conformance-"+subsetName+".log")
+	logPath := filepath.Join(repo, "bin", "conformance", "ginkgo-"+subsetName+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
@@ -115,6 +115,9 @@ func TestKubernetesStorageSuites(t *testing.T) {
 	t.Logf("Kubernetes %s storage suites, %s subset, %s: %s", framework.KubernetesVersion, subsetName, elapsed, s)
 	for _, p := range s.passed {
 		t.Logf("passed (%s): %s", p.RunTime.Round(time.Second), p.name())
+	}
+	for _, sk := range s.skipped {
+		t.Logf("skipped by the spec: %s: %s", sk.name(), sk.Failure.Message)
 	}
 	for _, f := range s.failed {
 		msg := ""
@@ -141,25 +144,33 @@ func writeSummary(t *testing.T, repo, subset string, elapsed time.Duration, s su
 	for _, p := range s.passed {
 		fmt.Fprintf(&b, "passed %6s %s\n", p.RunTime.Round(time.Second), p.name())
 	}
+	for _, sk := range s.skipped {
+		fmt.Fprintf(&b, "skipped %s: %s\n", sk.name(), strings.TrimSpace(sk.Failure.Message))
+	}
 	path := filepath.Join(repo, "bin", "conformance", "last-"+subset+".txt")
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Errorf("writing %s: %v", path, err)
 	}
 }
 
-// linkKubeletRoot makes /var/lib/kubelet lead to the loopback kubelet's
-// root directory for the run: the volumeMode suite inspects
+// linkKubeletRoot makes /var/lib/kubelet/pods lead to the loopback
+// kubelet's pods directory for the run: the volumeMode suite inspects
 // /var/lib/kubelet/pods/<uid>/volumes on the node through a host-exec pod,
-// whatever the kubelet's --root-dir. An existing /var/lib/kubelet (a real
-// kubelet's) is left alone.
+// whatever the kubelet's --root-dir. (The kubelet itself makes
+// /var/lib/kubelet for its device-plugins socket, wherever its root is; the
+// cluster's teardown removes it.) An existing /var/lib/kubelet/pods, a
+// real kubelet's, is left alone.
 func linkKubeletRoot(t *testing.T) {
-	const path = "/var/lib/kubelet"
+	const path = "/var/lib/kubelet/pods"
 	if _, err := os.Lstat(path); err == nil {
 		t.Logf("%s exists; the volumeMode spec that inspects it will look at that one", path)
 		return
 	}
-	if err := os.Symlink(filepath.Join(framework.StateDir(), "kubelet"), path); err != nil {
-		t.Fatalf("linking %s to the loopback kubelet's root: %v", path, err)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(framework.StateDir(), "kubelet", "pods"), path); err != nil {
+		t.Fatalf("linking %s to the loopback kubelet's: %v", path, err)
 	}
 	t.Cleanup(func() { os.Remove(path) })
 }
