@@ -100,8 +100,10 @@ func newLayer(entries []entry) (v1.Layer, error) {
 
 	// Compressed here, once, with a header that carries no name and no
 	// time; go-containerregistry recognises gzip and keeps these bytes.
+	// The default level: on the binary, level 9 saves 0.5% for 3.4 times
+	// the time (18.2 against 18.3 MB, 6.1 against 1.8 s).
 	var gz bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	zw, err := gzip.NewWriterLevel(&gz, gzip.DefaultCompression)
 	if err != nil {
 		return nil, err
 	}
