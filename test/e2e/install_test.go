@@ -23,23 +23,16 @@ import (
 	"github.com/mazdermind/hostpath-provisioner/test/framework"
 )
 
-// loadProjectImage puts the binary under test into the node's containerd
-// as hostpath-provisioner:latest, the image dist/install.yaml names.
-func loadProjectImage(t *testing.T) {
-	t.Helper()
-	archive, err := framework.BuildProjectImage(t.TempDir(), provisionerBinary(t))
-	if err != nil {
-		t.Fatalf("building the project image: %v", err)
-	}
-	if err := framework.LoadImage(ctxT(t), archive); err != nil {
-		t.Fatalf("loading the project image: %v", err)
-	}
-}
-
 // loopbackManifest is dist/install.yaml as users apply it, adapted to reach
-// this cluster's API server (see framework.LoopbackManifest).
+// this cluster's API server (framework.LoopbackManifest) and naming the
+// image under test in the e2e registry (framework.ManifestWithImage), which
+// the node does not hold yet: its kubelet pulls it as a user's pulls ours.
 func loopbackManifest(t *testing.T) string {
 	t.Helper()
+	img := framework.PushProjectImage(t)
+	if err := framework.RemoveImage(ctxT(t), img.Ref); err != nil {
+		t.Fatal(err)
+	}
 	raw, err := os.ReadFile(filepath.Join(mustRoot(t), "dist", "install.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -48,11 +41,40 @@ func loopbackManifest(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if adapted, err = framework.ManifestWithImage(adapted, img.Ref); err != nil {
+		t.Fatal(err)
+	}
 	path := filepath.Join(t.TempDir(), "install.yaml")
 	if err := os.WriteFile(path, adapted, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// installedImageWasPulled checks that every provisioner pod runs the image
+// the kubelet pulled from the e2e registry: the registry was asked for its
+// manifest, and the container's imageID is the registry's repository at
+// the digest of the index pushed (containerd reports a pulled image so;
+// an imported one would be a bare config digest).
+func installedImageWasPulled(t *testing.T) {
+	t.Helper()
+	img := framework.PushProjectImage(t)
+	reqs := img.Registry.ManifestRequests(img.Repository)
+	if len(reqs) == 0 {
+		t.Errorf("the e2e registry saw no manifest request for %s: the image did not come from it", img.Repository)
+	}
+	pods, err := framework.Clientset().CoreV1().Pods("hostpath-provisioner").List(ctxT(t), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		for _, cs := range p.Status.ContainerStatuses {
+			if cs.Image != img.Ref || cs.ImageID != img.ImageID() {
+				t.Errorf("pod %s container %s runs image %s (imageID %s), want %s pulled as %s", p.Name, cs.Name, cs.Image, cs.ImageID, img.Ref, img.ImageID())
+			}
+		}
+	}
+	t.Logf("the kubelet pulled %s from the e2e registry (%d manifest requests: %v)", img.ImageID(), len(reqs), reqs)
 }
 
 func kubectl(t *testing.T, args ...string) string {
@@ -76,7 +98,9 @@ func runCheck(t *testing.T) (string, bool) {
 }
 
 // The user's install: cert-manager is there, then one `kubectl apply` of
-// the manifest. The in-cluster DaemonSet becomes Ready only when its
+// the manifest, whose image the kubelet pulls from a registry (on loopback,
+// holding the index `make image` builds). The in-cluster DaemonSet becomes
+// Ready only when its
 // certificate is loaded and the injected CA verifies it; then the original
 // quick start runs against it, with the webhook reached through its
 // Service, and `check` reports a healthy install (and a broken one).
@@ -94,7 +118,6 @@ func TestInstallManifestRunsTheQuickStart(t *testing.T) {
 			os.RemoveAll(policy.DefaultBasePath)
 		}
 	})
-	loadProjectImage(t)
 	manifest := loopbackManifest(t)
 	kubectl(t, "apply", "--server-side", "-f", manifest)
 	t.Cleanup(func() {
@@ -113,6 +136,7 @@ func TestInstallManifestRunsTheQuickStart(t *testing.T) {
 		}
 		return ds.Status.DesiredNumberScheduled > 0 && ds.Status.NumberReady == ds.Status.DesiredNumberScheduled, nil
 	})
+	installedImageWasPulled(t)
 	report, ok := runCheck(t)
 	if !ok {
 		t.Fatalf("check failed on a healthy install:\n%s", report)

@@ -70,7 +70,6 @@ func installForTenants(t *testing.T) *tenantEnv {
 	e.victim = e.namespace(t)
 	e.attacker = e.namespace(t)
 
-	loadProjectImage(t)
 	e.manifest = loopbackManifest(t)
 	kubectl(t, "apply", "--server-side", "-f", e.manifest)
 	t.Cleanup(func() { e.uninstall(t, existed) })

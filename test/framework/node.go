@@ -7,7 +7,8 @@ import (
 )
 
 // writeContainerdConfig keeps everything containerd owns under the state dir
-// and applies the fixes this VM needs (see CLUSTER.md).
+// and applies the fixes this VM needs (see CLUSTER.md). Registries are
+// configured per host in certs.d (see writeRegistryHosts).
 func writeContainerdConfig(l layout) (string, error) {
 	cfg := fmt.Sprintf(`version = 2
 root = %[1]q
@@ -43,8 +44,11 @@ state = %[2]q
     bin_dir = "/usr/lib/cni"
     conf_dir = %[7]q
     max_conf_num = 1
+
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = %[8]q
 `, l.path("containerd", "root"), l.path("containerd", "state"), l.containerdSocket(), l.path("containerd", "opt"),
-		PauseImage, l.path("runc"), l.path("cni", "net.d"))
+		PauseImage, l.path("runc"), l.path("cni", "net.d"), l.registryHostsDir())
 	path := l.path("containerd", "config.toml")
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return "", fmt.Errorf("creating containerd dir: %w", err)
@@ -52,7 +56,34 @@ state = %[2]q
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		return "", fmt.Errorf("writing containerd config: %w", err)
 	}
+	if err := writeRegistryHosts(l); err != nil {
+		return "", err
+	}
 	return path, nil
+}
+
+// registryHostsDir is containerd's certs.d: <host:port>/hosts.toml says how
+// to reach each registry (containerd reads it at every pull).
+func (l layout) registryHostsDir() string { return l.path("containerd", "certs.d") }
+
+// writeRegistryHosts tells containerd that the e2e registry (RegistryHost)
+// speaks plain HTTP, as a user tells it about an in-house registry without
+// TLS; other registries keep containerd's defaults (HTTPS).
+func writeRegistryHosts(l layout) error {
+	hosts := fmt.Sprintf(`# The e2e tests' registry (test/framework/registry.go), plain HTTP on the node's address.
+server = "http://%[1]s"
+
+[host."http://%[1]s"]
+  capabilities = ["pull", "resolve"]
+`, RegistryHost)
+	path := filepath.Join(l.registryHostsDir(), RegistryHost, "hosts.toml")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("creating containerd certs.d: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(hosts), 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
 }
 
 // writeCNIConfig writes a bridge network for the pods. Masquerading stays off:

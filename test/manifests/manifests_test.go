@@ -408,7 +408,7 @@ func TestDaemonSetIsHardened(t *testing.T) {
 		t.Error("liveness and readiness probes are both required")
 	}
 	if c.ImagePullPolicy != corev1.PullIfNotPresent {
-		t.Errorf("imagePullPolicy %q, want IfNotPresent (the e2e loads the image into the node)", c.ImagePullPolicy)
+		t.Errorf("imagePullPolicy %q, want IfNotPresent (a release tag is pulled once per node, and a node without registry access can import it)", c.ImagePullPolicy)
 	}
 	for _, v := range pod.Volumes {
 		if v.HostPath != nil && v.HostPath.Path != policy.DefaultBasePath {
