@@ -112,15 +112,15 @@ chart-package: chart-lint
 	$(BIN)/tools/helm package charts/hostpath-provisioner --destination $(BIN)/charts
 
 ## test: the whole suite, from a fresh clone: deps, vet, govulncheck, unit tests with -race, the image on three
-## architectures, manifests, e2e on a loopback cluster, and the CI subset of Kubernetes' storage suites.
-test: deps vet vuln unit image-test verify-manifests e2e conformance-ci
+## architectures, manifests, e2e on a loopback cluster, and Kubernetes' own storage suites (CONFORMANCE.md).
+test: deps vet vuln unit image-test verify-manifests e2e conformance
 
 ## conformance: every spec of Kubernetes' own storage suites that applies to us, Serial and Slow included,
 ## against dist/install.yaml on the loopback cluster (CONFORMANCE.md).
 conformance: deps cluster-bins conformance-bins build
 	HPP_CONFORMANCE=full $(call cluster-test,./test/conformance/,120m,$(BIN)/conformance.log)
 
-## conformance-ci: the subset of `make conformance` that CI runs: no [Slow], no [Serial] specs.
+## conformance-ci: a quicker subset of `make conformance` (about 2 minutes): no [Slow], no [Serial] specs.
 conformance-ci: deps cluster-bins conformance-bins build
 	HPP_CONFORMANCE=ci $(call cluster-test,./test/conformance/,60m,$(BIN)/conformance-ci.log)
 

@@ -74,7 +74,6 @@ func TestKubernetesStorageSuites(t *testing.T) {
 	if err := packImages(ctx, repo, binDir, t.TempDir()); err != nil {
 		t.Fatalf("packing the suites' images: %v", err)
 	}
-	linkKubeletRoot(t)
 	install(t, repo)
 
 	out := t.TempDir()
@@ -114,7 +113,7 @@ func TestKubernetesStorageSuites(t *testing.T) {
 	}
 	t.Logf("Kubernetes %s storage suites, %s subset, %s: %s", framework.KubernetesVersion, subsetName, elapsed, s)
 	for _, p := range s.passed {
-		t.Logf("passed (%s): %s", p.RunTime.Round(time.Second), p.name())
+		t.Logf("passed (%s): %s %s", p.RunTime.Round(time.Second), p.name(), p.performance())
 	}
 	for _, sk := range s.skipped {
 		t.Logf("skipped by the spec: %s: %s", sk.name(), sk.Failure.Message)
@@ -142,7 +141,7 @@ func writeSummary(t *testing.T, repo, subset string, elapsed time.Duration, s su
 	var b strings.Builder
 	fmt.Fprintf(&b, "Kubernetes %s storage suites, %s subset, %s, %s\n%s\n", framework.KubernetesVersion, subset, time.Now().UTC().Format(time.RFC3339), elapsed, s)
 	for _, p := range s.passed {
-		fmt.Fprintf(&b, "passed %6s %s\n", p.RunTime.Round(time.Second), p.name())
+		fmt.Fprintf(&b, "passed %6s %s %s\n", p.RunTime.Round(time.Second), p.name(), p.performance())
 	}
 	for _, sk := range s.skipped {
 		fmt.Fprintf(&b, "skipped %s: %s\n", sk.name(), strings.TrimSpace(sk.Failure.Message))
@@ -151,28 +150,6 @@ func writeSummary(t *testing.T, repo, subset string, elapsed time.Duration, s su
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Errorf("writing %s: %v", path, err)
 	}
-}
-
-// linkKubeletRoot makes /var/lib/kubelet/pods lead to the loopback
-// kubelet's pods directory for the run: the volumeMode suite inspects
-// /var/lib/kubelet/pods/<uid>/volumes on the node through a host-exec pod,
-// whatever the kubelet's --root-dir. (The kubelet itself makes
-// /var/lib/kubelet for its device-plugins socket, wherever its root is; the
-// cluster's teardown removes it.) An existing /var/lib/kubelet/pods, a
-// real kubelet's, is left alone.
-func linkKubeletRoot(t *testing.T) {
-	const path = "/var/lib/kubelet/pods"
-	if _, err := os.Lstat(path); err == nil {
-		t.Logf("%s exists; the volumeMode spec that inspects it will look at that one", path)
-		return
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(filepath.Join(framework.StateDir(), "kubelet", "pods"), path); err != nil {
-		t.Fatalf("linking %s to the loopback kubelet's: %v", path, err)
-	}
-	t.Cleanup(func() { os.Remove(path) })
 }
 
 // install applies dist/install.yaml, adapted to the loopback cluster, with

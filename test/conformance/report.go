@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -92,4 +94,24 @@ func (s summary) String() string {
 		fmt.Fprintf(&b, "%s=%d ", k, s.counts[k])
 	}
 	return strings.TrimSpace(b.String())
+}
+
+var (
+	avgLatency = regexp.MustCompile(`AvgLatency"?:\s*([0-9]+)`)
+	throughput = regexp.MustCompile(`Throughput"?:\s*([0-9.]+)`)
+)
+
+// performance is what a performance spec measured (it logs the figures it
+// checks against the driver definition's bounds), or "" for other specs.
+func (s specReport) performance() string {
+	out := s.CapturedGinkgoWriterOutput
+	l, t := avgLatency.FindStringSubmatch(out), throughput.FindStringSubmatch(out)
+	if l == nil || t == nil {
+		return ""
+	}
+	ns, err := strconv.ParseInt(l[1], 10, 64)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("average latency %s, throughput %s claims/s", time.Duration(ns).Round(time.Millisecond), t[1])
 }
