@@ -1,7 +1,8 @@
 package policy
 
-// User-visible names. They are part of the product's interface (see
-// DESIGN.md, "Names"): changing one breaks installed clusters.
+// User-visible names. They are part of the product's interface (the
+// README's "StorageClass parameters" and "Annotations" tables list them):
+// changing one breaks installed clusters.
 const (
 	// ProvisionerName is the StorageClass `provisioner:` we serve.
 	ProvisionerName = "hostpath.dev/provisioner"
