@@ -67,8 +67,12 @@ image:
 	$(GO) run ./hack/image build -out $(BIN)/image
 
 ## push: push bin/image to $(REGISTRY)/hostpath-provisioner:$(TAG) (credentials: docker/crane login).
+ifneq ($(filter push,$(MAKECMDGOALS)),)
+ifeq ($(REGISTRY),)
+$(error usage: make push REGISTRY=host[:port]/path [TAG=$(VERSION)])
+endif
+endif
 push: image
-	@if [[ -z "$(REGISTRY)" ]]; then echo "usage: make push REGISTRY=host[:port]/path [TAG=$(VERSION)]" >&2; exit 2; fi
 	$(GO) run ./hack/image push -layout $(BIN)/image/layout -repository $(REGISTRY)/hostpath-provisioner -tag $(TAG)
 
 ## image-test: the image index has its three platforms, each with its own static binary, and the
