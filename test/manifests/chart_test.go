@@ -200,7 +200,7 @@ func TestChartRendersTheInstallManifest(t *testing.T) {
 	chart := renderChart(t)
 	dist := loadInstall(t)
 	if diffs := objectDiff(t, installPath, dist.objs, chartDir, chart.objs); len(diffs) > 0 {
-		t.Fatalf("the chart with default values and %s have drifted apart; change both (config/ and %s/templates), then `make manifests`:\n%s",
+		t.Fatalf("the chart with default values and %s have drifted apart; change both (config/ and %s/templates; the image tag is the chart's appVersion), then `make manifests`:\n%s",
 			installPath, chartDir, strings.Join(diffs, "\n"))
 	}
 	t.Logf("the chart renders the %d objects of %s", len(chart.objs), installPath)
