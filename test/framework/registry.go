@@ -92,19 +92,6 @@ func (r *Registry) record(req *http.Request) {
 	r.requests = append(r.requests, ManifestRequest{Method: req.Method, Repository: rest[:i], Reference: rest[i+len("/manifests/"):]})
 }
 
-// ManifestRequests returns the manifest requests for repository so far.
-func (r *Registry) ManifestRequests(repository string) []ManifestRequest {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []ManifestRequest
-	for _, m := range r.requests {
-		if m.Repository == repository {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 // Close stops the registry.
 func (r *Registry) Close(ctx context.Context) error {
 	err := r.srv.Shutdown(ctx)
@@ -126,6 +113,35 @@ type PushedImage struct {
 	// Ref's repository@Digest.
 	Digest   string
 	Registry *Registry
+	// pushRequests is how many requests the registry had seen when the
+	// push ended (the pusher's own HEADs).
+	pushRequests int
+}
+
+// Pulls returns the manifest requests for the image made after its push:
+// a node pulling it (containerd resolves the tag, then GETs the index and
+// its platform's manifest by digest).
+func (p *PushedImage) Pulls() []ManifestRequest {
+	p.Registry.mu.Lock()
+	after := append([]ManifestRequest(nil), p.Registry.requests[p.pushRequests:]...)
+	p.Registry.mu.Unlock()
+	var out []ManifestRequest
+	for _, m := range after {
+		if m.Repository == p.Repository {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Pulled reports whether a pull fetched the index since the push.
+func (p *PushedImage) Pulled() bool {
+	for _, m := range p.Pulls() {
+		if m.Method == http.MethodGet && (m.Reference == p.Digest || m.Reference == p.Tag) {
+			return true
+		}
+	}
+	return false
 }
 
 // ImageID is what a pod's container status reports as imageID when the
@@ -186,6 +202,9 @@ func pushProjectImage(ctx context.Context) (*PushedImage, error) {
 		return nil, err
 	}
 	img.Digest = d.String()
+	reg.mu.Lock()
+	img.pushRequests = len(reg.requests)
+	reg.mu.Unlock()
 	c.logf("%-24s built in %.1fs, pushed in %.1fs: %s@%s", "project image", built.Seconds(), (time.Since(t0) - built).Seconds(), img.Ref, img.Digest)
 	return img, nil
 }
