@@ -96,15 +96,22 @@ func (s summary) String() string {
 	return strings.TrimSpace(b.String())
 }
 
+// The specs log the figures with k8s.io/utils/dump.Pretty, which writes
+// "AvgLatency: (time.Duration) 1234567890," and "Throughput: (float64) 3.25".
 var (
-	avgLatency = regexp.MustCompile(`AvgLatency"?:\s*([0-9]+)`)
-	throughput = regexp.MustCompile(`Throughput"?:\s*([0-9.]+)`)
+	avgLatency = regexp.MustCompile(`AvgLatency:\s*(?:\(time\.Duration\)\s*)?([0-9]+)`)
+	throughput = regexp.MustCompile(`Throughput:\s*(?:\(float64\)\s*)?([0-9.]+)`)
 )
 
 // performance is what a performance spec measured (it logs the figures it
 // checks against the driver definition's bounds), or "" for other specs.
 func (s specReport) performance() string {
-	out := s.CapturedGinkgoWriterOutput
+	// The baseline is logged the same way before the measured figures,
+	// which follow "Metrics to evaluate".
+	_, out, found := strings.Cut(s.CapturedGinkgoWriterOutput, "Metrics to evaluate")
+	if !found {
+		return ""
+	}
 	l, t := avgLatency.FindStringSubmatch(out), throughput.FindStringSubmatch(out)
 	if l == nil || t == nil {
 		return ""
