@@ -57,11 +57,15 @@ func dataSource(claim *corev1.PersistentVolumeClaim, spec *field.Path) (fp *fiel
 // binds the volume to this claim. "" for every other claim.
 func Populator(claim *corev1.PersistentVolumeClaim) string {
 	_, group, kind, _, _, ok := dataSource(claim, field.NewPath("spec"))
-	if !ok || group == "" || group == snapshotGroup {
+	if !ok || !populatorGroup(group) {
 		return ""
 	}
 	return kind + "." + group
 }
+
+// populatorGroup reports whether kinds of an API group are a volume
+// populator's to fill.
+func populatorGroup(group string) bool { return group != "" && group != snapshotGroup }
 
 // validateDataSource allows another claim in the same namespace (a clone)
 // and any kind a volume populator fills (see Populator). Snapshots need
@@ -69,7 +73,7 @@ func Populator(claim *corev1.PersistentVolumeClaim) string {
 // needs a ReferenceGrant, which we do not read.
 func validateDataSource(claim *corev1.PersistentVolumeClaim, spec *field.Path) field.ErrorList {
 	fp, group, kind, name, namespace, ok := dataSource(claim, spec)
-	if !ok || Populator(claim) != "" {
+	if !ok || populatorGroup(group) {
 		return nil
 	}
 	if group != "" || kind != "PersistentVolumeClaim" {
