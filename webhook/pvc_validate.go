@@ -3,11 +3,12 @@ package webhook
 import (
 	"context"
 	"fmt"
-	"net/http"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -15,88 +16,107 @@ import (
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 )
 
-// ClaimValidator checks claims of our classes against pkg/policy.
+// ClaimValidator checks claims of our classes against pkg/policy. It is an
+// admission.Validator, served by claimValidatorWebhook.
 type ClaimValidator struct {
-	lookup  *lookup
-	decoder admission.Decoder
+	lookup *lookup
 }
 
-// Handle implements admission.Handler.
-func (v *ClaimValidator) Handle(ctx context.Context, req admission.Request) admission.Response {
-	logger := klog.FromContext(ctx)
-	if req.SubResource != "" || (req.Operation != admissionv1.Create && req.Operation != admissionv1.Update) {
-		return admission.Allowed("only CREATE and UPDATE of claims are validated")
+// claimValidatorWebhook is the ClaimValidator as the webhook server runs it.
+func claimValidatorWebhook(scheme *runtime.Scheme, lk *lookup) *admission.Webhook {
+	return validatingWebhook[corev1.PersistentVolumeClaim](scheme, &ClaimValidator{lookup: lk}, "claims")
+}
+
+// ValidateCreate implements admission.Validator.
+func (v *ClaimValidator) ValidateCreate(ctx context.Context, claim *corev1.PersistentVolumeClaim) (admission.Warnings, error) {
+	name, class, notOurs, warnings := v.ourClass(ctx, claim)
+	if class == nil {
+		return allow(ctx, notOurs, warnings...)
 	}
-	var claim corev1.PersistentVolumeClaim
-	if err := v.decoder.Decode(req, &claim); err != nil {
-		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding PersistentVolumeClaim: %w", err))
+	params, classErrs := policy.ValidateStorageClass(class)
+	if len(classErrs) > 0 {
+		return nil, fmt.Errorf("StorageClass %q is invalid, so no claim of it can be provisioned; ask the cluster admin to re-create it: %s",
+			name, classErrs.ToAggregate().Error())
 	}
+	nsAnn, warn := v.namespaceAnnotations(ctx, claim.Namespace)
+	warnings = append(warnings, warn...)
+	source, warn := v.cloneSource(ctx, claim)
+	warnings = append(warnings, warn...)
+	// The PV name is left to policy: the one the PV will get.
+	_, errs, warn := policy.ValidateNewClaim(claim, policy.ClaimContext{
+		Class: params, ClassName: name, NamespaceAnnotations: nsAnn, Source: source,
+	})
+	warnings = append(warnings, warn...)
+	return v.verdict(ctx, claim, admissionv1.Create, name, errs, warnings)
+}
+
+// ValidateUpdate implements admission.Validator.
+func (v *ClaimValidator) ValidateUpdate(ctx context.Context, old, claim *corev1.PersistentVolumeClaim) (admission.Warnings, error) {
+	name, class, notOurs, warnings := v.ourClass(ctx, claim)
+	if class == nil {
+		return allow(ctx, notOurs, warnings...)
+	}
+	c := policy.ClaimContext{ClassName: name}
+	if policy.RequestChanged(old, claim) {
+		// Only the size rules need the class, the namespace and the
+		// volume; an invalid class was reported when it was made, and
+		// its claims' growth is refused by the resizer.
+		if params, classErrs := policy.ValidateStorageClass(class); len(classErrs) == 0 {
+			c.Class = params
+		}
+		var warn []string
+		c.NamespaceAnnotations, warn = v.namespaceAnnotations(ctx, claim.Namespace)
+		warnings = append(warnings, warn...)
+		c.VolumeQuota = v.volumeQuota(ctx, claim)
+	}
+	errs, warn := policy.ValidateClaimUpdate(old, claim, c)
+	warnings = append(warnings, warn...)
+	return v.verdict(ctx, claim, admissionv1.Update, name, errs, warnings)
+}
+
+// ValidateDelete implements admission.Validator. validatingWebhook allows
+// a DELETE without calling it.
+func (v *ClaimValidator) ValidateDelete(context.Context, *corev1.PersistentVolumeClaim) (admission.Warnings, error) {
+	return nil, nil
+}
+
+// ourClass returns the claim's StorageClass and its name when the class is
+// ours. Otherwise the class is nil and notOurs says why the claim is not
+// checked, with a warning when the class cannot be read.
+func (v *ClaimValidator) ourClass(ctx context.Context, claim *corev1.PersistentVolumeClaim) (name string, class *storagev1.StorageClass, notOurs string, warnings []string) {
 	if claim.Namespace == "" {
+		req, _ := admission.RequestFromContext(ctx)
 		claim.Namespace = req.Namespace
 	}
-	name, _ := policy.ClaimClassName(&claim)
+	name, _ = policy.ClaimClassName(claim)
 	if name == "" {
-		return admission.Allowed("the claim has no StorageClass; not a hostpath claim")
+		return "", nil, "the claim has no StorageClass; not a hostpath claim", nil
 	}
 	class, err := v.lookup.class(ctx, name)
 	if err != nil {
-		logger.Error(err, "Cannot validate claim", "claim", klog.KRef(claim.Namespace, claim.Name))
-		return admission.Allowed("StorageClass unreadable").WithWarnings(fmt.Sprintf(
-			"hostpath-provisioner could not check this claim (%v); it will be checked again when the volume is provisioned", err))
+		klog.FromContext(ctx).Error(err, "Cannot validate claim", "claim", klog.KRef(claim.Namespace, claim.Name))
+		return name, nil, "StorageClass unreadable", []string{fmt.Sprintf(
+			"hostpath-provisioner could not check this claim (%v); it will be checked again when the volume is provisioned", err)}
 	}
 	if class == nil {
-		return admission.Allowed(fmt.Sprintf("StorageClass %q does not exist; not ours to check", name))
+		return name, nil, fmt.Sprintf("StorageClass %q does not exist; not ours to check", name), nil
 	}
 	if !v.lookup.ours(class) {
-		return admission.Allowed(fmt.Sprintf("StorageClass %q belongs to provisioner %q", name, class.Provisioner))
+		return name, nil, fmt.Sprintf("StorageClass %q belongs to provisioner %q", name, class.Provisioner), nil
 	}
+	return name, class, "", nil
+}
 
-	var errs field.ErrorList
-	var warnings []string
-	switch req.Operation {
-	case admissionv1.Create:
-		params, classErrs := policy.ValidateStorageClass(class)
-		if len(classErrs) > 0 {
-			return admission.Denied(fmt.Sprintf("StorageClass %q is invalid, so no claim of it can be provisioned; ask the cluster admin to re-create it: %s",
-				name, classErrs.ToAggregate().Error()))
-		}
-		nsAnn, warn := v.namespaceAnnotations(ctx, claim.Namespace)
-		warnings = append(warnings, warn...)
-		source, warn := v.cloneSource(ctx, &claim)
-		warnings = append(warnings, warn...)
-		// The PV name is left to policy: the one the PV will get.
-		_, errs, warn = policy.ValidateNewClaim(&claim, policy.ClaimContext{
-			Class: params, ClassName: name, NamespaceAnnotations: nsAnn, Source: source,
-		})
-		warnings = append(warnings, warn...)
-
-	case admissionv1.Update:
-		var old corev1.PersistentVolumeClaim
-		if err := v.decoder.DecodeRaw(req.OldObject, &old); err != nil {
-			return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding the old PersistentVolumeClaim: %w", err))
-		}
-		c := policy.ClaimContext{ClassName: name}
-		if policy.RequestChanged(&old, &claim) {
-			// Only the size rules need the class, the namespace and the
-			// volume; an invalid class was reported when it was made, and
-			// its claims' growth is refused by the resizer.
-			if params, classErrs := policy.ValidateStorageClass(class); len(classErrs) == 0 {
-				c.Class = params
-			}
-			var warn []string
-			c.NamespaceAnnotations, warn = v.namespaceAnnotations(ctx, claim.Namespace)
-			warnings = append(warnings, warn...)
-			c.VolumeQuota = v.volumeQuota(ctx, &claim)
-		}
-		var warn []string
-		errs, warn = policy.ValidateClaimUpdate(&old, &claim, c)
-		warnings = append(warnings, warn...)
-	}
+// verdict admits the claim, or refuses it as Invalid (422) with the field
+// errors as causes, so kubectl prints one line per problem, each naming
+// field, value and what is allowed, just as for the API server's own
+// validation. The warnings go with either answer.
+func (v *ClaimValidator) verdict(ctx context.Context, claim *corev1.PersistentVolumeClaim, op admissionv1.Operation, className string, errs field.ErrorList, warnings []string) (admission.Warnings, error) {
 	if len(errs) > 0 {
-		logger.V(2).Info("Denied claim", "claim", klog.KRef(claim.Namespace, claim.Name), "operation", req.Operation, "errors", errs.ToAggregate().Error())
-		return invalid(&claim, errs).WithWarnings(warnings...)
+		klog.FromContext(ctx).V(2).Info("Denied claim", "claim", klog.KRef(claim.Namespace, claim.Name), "operation", op, "errors", errs.ToAggregate().Error())
+		return warnings, apierrors.NewInvalid(corev1.SchemeGroupVersion.WithKind("PersistentVolumeClaim").GroupKind(), claimName(claim), errs)
 	}
-	return admission.Allowed(fmt.Sprintf("valid claim of StorageClass %q", name)).WithWarnings(warnings...)
+	return allow(ctx, fmt.Sprintf("valid claim of StorageClass %q", className), warnings...)
 }
 
 // namespaceAnnotations fails open: the namespace's max-size is enforced
@@ -109,16 +129,6 @@ func (v *ClaimValidator) namespaceAnnotations(ctx context.Context, ns string) (m
 			policy.AnnNamespaceMaxSize, ns, err)}
 	}
 	return ann, nil
-}
-
-// invalid is a 422 Invalid response whose causes are the field errors, so
-// kubectl prints one line per problem, each naming field, value and what
-// is allowed, just as for the API server's own validation.
-func invalid(claim *corev1.PersistentVolumeClaim, errs field.ErrorList) admission.Response {
-	status := apierrors.NewInvalid(corev1.SchemeGroupVersion.WithKind("PersistentVolumeClaim").GroupKind(), claimName(claim), errs).Status()
-	resp := admission.Denied(status.Message)
-	resp.Result = &status
-	return resp
 }
 
 func claimName(claim *corev1.PersistentVolumeClaim) string {

@@ -35,15 +35,18 @@ type Options struct {
 // read as fallback for an object created a moment ago. An annotation
 // changed a moment ago may be seen a few milliseconds late; the provisioner
 // re-checks every limit when it provisions.
+//
+// The defaulter is a raw handler: its one-field JSON patch costs less than
+// the typed defaulter's diff of the whole claim. The validators are
+// controller-runtime typed validators (validatingWebhook).
 func SetupWithManager(mgr ctrl.Manager, o Options) error {
 	if o.ProvisionerName == "" {
 		return fmt.Errorf("webhook: ProvisionerName must not be empty")
 	}
 	lk := &lookup{cache: mgr.GetClient(), api: mgr.GetAPIReader(), provisioner: o.ProvisionerName}
-	dec := admission.NewDecoder(mgr.GetScheme())
 	srv := mgr.GetWebhookServer()
-	srv.Register(MutatePVCPath, &admission.Webhook{Handler: &ClaimDefaulter{opts: o, lookup: lk, decoder: dec}})
-	srv.Register(ValidatePVCPath, &admission.Webhook{Handler: &ClaimValidator{lookup: lk, decoder: dec}})
-	srv.Register(ValidateStorageClassPath, &admission.Webhook{Handler: &ClassValidator{opts: o, lookup: lk, decoder: dec}})
+	srv.Register(MutatePVCPath, &admission.Webhook{Handler: &ClaimDefaulter{opts: o, lookup: lk, decoder: admission.NewDecoder(mgr.GetScheme())}})
+	srv.Register(ValidatePVCPath, claimValidatorWebhook(mgr.GetScheme(), lk))
+	srv.Register(ValidateStorageClassPath, classValidatorWebhook(mgr.GetScheme(), o, lk))
 	return nil
 }

@@ -129,8 +129,8 @@ func TestClaimValidator(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			lk, dec := testLookup(t, objs...)
-			v := &ClaimValidator{lookup: lk, decoder: dec}
+			lk, _ := testLookup(t, objs...)
+			v := claimValidatorWebhook(testScheme(t), lk)
 			op := tt.op
 			if op == "" {
 				op = admissionv1.Create
@@ -153,8 +153,8 @@ func TestClaimValidator(t *testing.T) {
 }
 
 func TestDeniedClaimsListEveryFieldErrorAsACause(t *testing.T) {
-	lk, dec := testLookup(t, namespace("team", nil), storageClass("hostpath", policy.ProvisionerName, withParams(policy.ParamMaxSize, "5Gi")))
-	v := &ClaimValidator{lookup: lk, decoder: dec}
+	lk, _ := testLookup(t, namespace("team", nil), storageClass("hostpath", policy.ProvisionerName, withParams(policy.ParamMaxSize, "5Gi")))
+	v := claimValidatorWebhook(testScheme(t), lk)
 	resp := v.Handle(context.Background(), request(t, admissionv1.Create, "PersistentVolumeClaim",
 		claim(withClass("hostpath"), withSize("6Gi"), withAnnotation(policy.AnnOnDelete, "shred")), nil))
 	if resp.Result.Reason != metav1.StatusReasonInvalid || resp.Result.Details == nil || len(resp.Result.Details.Causes) != 2 {
@@ -163,6 +163,17 @@ func TestDeniedClaimsListEveryFieldErrorAsACause(t *testing.T) {
 	if resp.Result.Details.Kind != "PersistentVolumeClaim" || resp.Result.Details.Name != "data" {
 		t.Errorf("details name the wrong object: %+v", resp.Result.Details)
 	}
+}
+
+func TestClaimValidatorTakesTheRequestNamespaceForAClaimWithoutOne(t *testing.T) {
+	lk, _ := testLookup(t, namespace("team", map[string]string{policy.AnnNamespaceMaxSize: "10Gi"}), storageClass("hostpath", policy.ProvisionerName))
+	req := request(t, admissionv1.Create, "PersistentVolumeClaim", claim(withClass("hostpath"), withSize("11Gi"), func(c *corev1.PersistentVolumeClaim) { c.Namespace = "" }), nil)
+	req.Namespace = "team"
+	resp := claimValidatorWebhook(testScheme(t), lk).Handle(context.Background(), req)
+	if resp.Allowed || resp.Result.Code != http.StatusUnprocessableEntity {
+		t.Fatalf("allowed = %v, code = %d, want a 422 refusal: %s", resp.Allowed, resp.Result.Code, message(resp))
+	}
+	containsAll(t, "message", message(resp), []string{"at most 10Gi", policy.AnnNamespaceMaxSize})
 }
 
 func TestClassValidator(t *testing.T) {
@@ -219,8 +230,8 @@ func TestClassValidator(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			lk, dec := testLookup(t, tt.existing...)
-			v := &ClassValidator{opts: Options{ProvisionerName: policy.ProvisionerName, DefaultClass: "hostpath"}, lookup: lk, decoder: dec}
+			lk, _ := testLookup(t, tt.existing...)
+			v := classValidatorWebhook(testScheme(t), Options{ProvisionerName: policy.ProvisionerName, DefaultClass: "hostpath"}, lk)
 			op := tt.op
 			if op == "" {
 				op = admissionv1.Create
@@ -311,8 +322,8 @@ func TestAdmissionAndProvisioningDecideAlike(t *testing.T) {
 				objs = append(objs, sc)
 			}
 
-			lk, dec := testLookup(t, objs...)
-			resp := (&ClaimValidator{lookup: lk, decoder: dec}).Handle(ctx, request(t, admissionv1.Create, "PersistentVolumeClaim", tt.claim, nil))
+			lk, _ := testLookup(t, objs...)
+			resp := claimValidatorWebhook(testScheme(t), lk).Handle(ctx, request(t, admissionv1.Create, "PersistentVolumeClaim", tt.claim, nil))
 
 			pv, perr := provision(ctx, t, base, node, lk.cache, classes, tt.claim)
 			if resp.Allowed != tt.want || (perr == nil) != tt.want {
