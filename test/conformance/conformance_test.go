@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 	"github.com/mazdermind/hostpath-provisioner/test/framework"
@@ -74,7 +72,10 @@ func TestKubernetesStorageSuites(t *testing.T) {
 	if err := packImages(ctx, repo, binDir, t.TempDir()); err != nil {
 		t.Fatalf("packing the suites' images: %v", err)
 	}
-	install(t, repo)
+	// The product as users install it: dist/install.yaml, its image
+	// pulled from a registry.
+	framework.UseDefaultBasePath(t)
+	framework.Install(t, framework.InstallManifestFile(t))
 
 	out := t.TempDir()
 	args := []string{
@@ -152,48 +153,3 @@ func writeSummary(t *testing.T, repo, subset string, elapsed time.Duration, s su
 	}
 }
 
-// install applies dist/install.yaml, adapted to the loopback cluster, with
-// the project image built from this tree, and waits for the DaemonSet to be
-// Ready (which includes a webhook the API server can call).
-func install(t *testing.T, repo string) {
-	_, err := os.Stat(policy.DefaultBasePath)
-	existed := err == nil
-	archive, err := framework.BuildProjectImage(t.TempDir(), framework.ProvisionerBinary(t))
-	if err != nil {
-		t.Fatalf("building the project image: %v", err)
-	}
-	if err := framework.LoadImage(context.Background(), archive); err != nil {
-		t.Fatalf("loading the project image: %v", err)
-	}
-	raw, err := os.ReadFile(filepath.Join(repo, "dist", "install.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	adapted, err := framework.LoopbackManifest(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	manifest := filepath.Join(t.TempDir(), "install.yaml")
-	if err := os.WriteFile(manifest, adapted, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := framework.Kubectl("apply", "--server-side", "-f", manifest); err != nil {
-		t.Fatalf("kubectl apply: %v\n%s", err, out)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			framework.DumpNamespace(t, "hostpath-provisioner")
-		}
-		framework.Kubectl("delete", "--ignore-not-found", "--wait=true", "--timeout=3m", "-f", manifest)
-		if !existed {
-			os.RemoveAll(policy.DefaultBasePath)
-		}
-	})
-	framework.WaitFor(t, 3*time.Minute, func() (bool, error) {
-		var ds appsv1.DaemonSet
-		if err := framework.Client().Get(context.Background(), client.ObjectKey{Namespace: "hostpath-provisioner", Name: "hostpath-provisioner"}, &ds); err != nil {
-			return false, nil
-		}
-		return ds.Status.DesiredNumberScheduled > 0 && ds.Status.NumberReady == ds.Status.DesiredNumberScheduled, nil
-	})
-}

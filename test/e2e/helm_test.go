@@ -25,7 +25,7 @@ import (
 const (
 	chartDir    = "charts/hostpath-provisioner"
 	helmRelease = "hostpath-provisioner"
-	helmNS      = "hostpath-provisioner"
+	helmNS      = framework.InstallNamespace
 )
 
 // helmClient runs the pinned helm (bin/tools/helm, `make tools`) against the
@@ -72,9 +72,23 @@ func (h *helmClient) run(t *testing.T, args ...string) string {
 	t.Helper()
 	out, err := h.try(args...)
 	if err != nil {
-		t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, out)
+		// The first line names helm's own error: a failure summary that
+		// shows one line of each message still says why.
+		t.Fatalf("helm %s: %v: %s\n%s", strings.Join(args, " "), err, helmError(out), out)
 	}
 	return out
+}
+
+// helmError is the line of helm's output that says what went wrong: its
+// "Error:" line, else the last line it printed.
+func helmError(out string) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.HasPrefix(lines[i], "Error:") {
+			return lines[i]
+		}
+	}
+	return lines[len(lines)-1]
 }
 
 func (h *helmClient) try(args ...string) (string, error) {
@@ -101,28 +115,9 @@ func (h *helmClient) deploy(t *testing.T, verb string, valueFiles ...string) str
 	}
 	start := time.Now()
 	out := h.run(t, args...)
-	// helm --wait counts a DaemonSet whose controller has not scheduled a
-	// pod yet as ready, so wait for the rollout as users do with kubectl.
-	waitDaemonSetRolledOut(t)
+	framework.WaitRolledOut(t, 3*time.Minute)
 	t.Logf("helm %s and the rollout took %s", verb, time.Since(start).Round(time.Second))
 	return out
-}
-
-// waitDaemonSetRolledOut waits until every node runs a Ready provisioner
-// of the DaemonSet's current generation (which, on this cluster, takes the
-// certificate from cert-manager and the injected CA).
-func waitDaemonSetRolledOut(t *testing.T) {
-	t.Helper()
-	framework.WaitFor(t, 3*time.Minute, func() (bool, error) {
-		var ds appsv1.DaemonSet
-		if err := framework.Client().Get(ctxT(t), client.ObjectKey{Namespace: helmNS, Name: "hostpath-provisioner"}, &ds); err != nil {
-			return false, client.IgnoreNotFound(err)
-		}
-		st := ds.Status
-		return st.ObservedGeneration == ds.Generation && st.DesiredNumberScheduled > 0 &&
-			st.UpdatedNumberScheduled == st.DesiredNumberScheduled && st.NumberReady == st.DesiredNumberScheduled &&
-			st.NumberUnavailable == 0, nil
-	})
 }
 
 // chartImage is the image the chart names with default values.
@@ -186,16 +181,7 @@ func stillBoundWithData(t *testing.T, ns, claimName, volumeName, file, want, pod
 // class, more workers, then another pathPattern) while a volume stays Bound
 // with its data; uninstall, and a retained volume's directory stays.
 func TestHelmInstallUpgradeUninstall(t *testing.T) {
-	_, err := os.Stat(policy.DefaultBasePath)
-	existed := err == nil
-	if entries, _ := framework.VolumeDirs(policy.DefaultBasePath); len(entries) > 0 {
-		t.Skipf("skipping: %s holds data on this machine; the in-cluster install writes there and must not mix with it", policy.DefaultBasePath)
-	}
-	t.Cleanup(func() {
-		if !existed {
-			os.RemoveAll(policy.DefaultBasePath)
-		}
-	})
+	framework.UseDefaultBasePath(t)
 	// The chart names the published image, which the post-renderer
 	// replaces with its copy in the e2e registry; the kubelet pulls it.
 	h := newHelmClient(t)
@@ -207,8 +193,7 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 	c := framework.Client()
 	t.Cleanup(func() {
 		if t.Failed() {
-			framework.DumpNamespace(t, helmNS)
-			framework.DumpNamespace(t, "default")
+			framework.DumpInstall(t)
 		}
 		if out, err := h.try("uninstall", helmRelease, "--namespace", helmNS, "--ignore-not-found", "--wait", "--timeout", "2m"); err != nil {
 			t.Logf("helm uninstall at cleanup: %v\n%s", err, out)
@@ -232,28 +217,7 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 
 	// The original quick start.
 	const ns = "default"
-	kubectl(t, "-n", ns, "create", "-f", filepath.Join(mustRoot(t), "config/samples/test-claim.yaml"))
-	kubectl(t, "-n", ns, "create", "-f", filepath.Join(mustRoot(t), "config/samples/test-pod.yaml"))
-	t.Cleanup(func() {
-		framework.Kubectl("-n", ns, "delete", "--ignore-not-found", "pod/hostpath-test-pod", "pvc/hostpath-test-claim")
-	})
-	framework.WaitPodSucceeded(t, ns, "hostpath-test-pod", 2*time.Minute)
-	quick, _ := waitBound(t, &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hostpath-test-claim"}}, time.Minute)
-	if quick.Spec.StorageClassName == nil || *quick.Spec.StorageClassName != policy.DefaultClassName {
-		t.Fatalf("the quick-start claim has class %v; the webhook should have given it %s", quick.Spec.StorageClassName, policy.DefaultClassName)
-	}
-	quickDir := filepath.Join(policy.DefaultBasePath, "default-hostpath-test-claim-pvc-"+string(quick.UID))
-	fi, err := os.Stat(quickDir)
-	if err != nil {
-		t.Fatalf("the quick-start volume's directory: %v", err)
-	}
-	if fi.Mode().Perm() != policy.DefaultMode {
-		t.Errorf("%s has mode %v, want %v (the original's)", quickDir, fi.Mode().Perm(), policy.DefaultMode)
-	}
-	written := readFile(t, filepath.Join(quickDir, "SUCCESS"))
-	if !strings.Contains(written, "written by") {
-		t.Fatalf("SUCCESS = %q", written)
-	}
+	quick, quickDir, written := runInstalledQuickStart(t)
 
 	// 2. helm upgrade with an extra class and another flag: the DaemonSet
 	// rolls, the quick-start volume stays Bound with its data.

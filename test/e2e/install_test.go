@@ -12,44 +12,14 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 	"github.com/mazdermind/hostpath-provisioner/test/framework"
 )
-
-// loopbackManifest is dist/install.yaml as users apply it, adapted to reach
-// this cluster's API server (framework.LoopbackManifest) and naming the
-// image under test in the e2e registry (framework.ManifestWithImage), which
-// the node does not hold yet: its kubelet pulls it as a user's pulls ours.
-func loopbackManifest(t *testing.T) string {
-	t.Helper()
-	img := framework.PushProjectImage(t)
-	if err := framework.RemoveImage(ctxT(t), img.Ref); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(filepath.Join(mustRoot(t), "dist", "install.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	adapted, err := framework.LoopbackManifest(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if adapted, err = framework.ManifestWithImage(adapted, img.Ref); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "install.yaml")
-	if err := os.WriteFile(path, adapted, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
 
 // installedImageWasPulled checks that every provisioner pod runs the image
 // the kubelet pulled from the e2e registry: after the push the registry
@@ -63,7 +33,7 @@ func installedImageWasPulled(t *testing.T) {
 	if !img.Pulled() {
 		t.Errorf("the e2e registry did not serve %s's index after the push (requests since: %v): the image did not come from it", img.Ref, reqs)
 	}
-	pods, err := framework.Clientset().CoreV1().Pods("hostpath-provisioner").List(ctxT(t), metav1.ListOptions{})
+	pods, err := framework.Clientset().CoreV1().Pods(framework.InstallNamespace).List(ctxT(t), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +67,44 @@ func runCheck(t *testing.T) (string, bool) {
 	return out.String() + errb.String(), err == nil
 }
 
+// runInstalledQuickStart runs the original's quick start
+// (config/samples) in the default namespace against the provisioner
+// installed in the cluster: the class-less claim gets the hostpath class
+// from the webhook and is Bound, and its directory on the host has the
+// original's mode and holds the file the pod wrote. It returns the claim,
+// its directory and what the pod wrote; the pod and the claim are deleted
+// when the test ends, if the test has not deleted them itself.
+func runInstalledQuickStart(t *testing.T) (*corev1.PersistentVolumeClaim, string, string) {
+	t.Helper()
+	const ns = "default"
+	kubectl(t, "-n", ns, "create", "-f", filepath.Join(mustRoot(t), "config/samples/test-claim.yaml"))
+	kubectl(t, "-n", ns, "create", "-f", filepath.Join(mustRoot(t), "config/samples/test-pod.yaml"))
+	t.Cleanup(func() {
+		if t.Failed() {
+			framework.DumpNamespace(t, ns)
+		}
+		framework.Kubectl("-n", ns, "delete", "--ignore-not-found", "pod/hostpath-test-pod", "pvc/hostpath-test-claim")
+	})
+	framework.WaitPodSucceeded(t, ns, "hostpath-test-pod", 2*time.Minute)
+	claim, _ := waitBound(t, &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hostpath-test-claim"}}, time.Minute)
+	if claim.Spec.StorageClassName == nil || *claim.Spec.StorageClassName != policy.DefaultClassName {
+		t.Fatalf("the quick-start claim has class %v; the webhook should have given it %s", claim.Spec.StorageClassName, policy.DefaultClassName)
+	}
+	dir := filepath.Join(policy.DefaultBasePath, "default-hostpath-test-claim-pvc-"+string(claim.UID))
+	fi, err := os.Stat(dir)
+	if err != nil {
+		t.Fatalf("the quick-start volume's directory: %v", err)
+	}
+	if fi.Mode().Perm() != policy.DefaultMode {
+		t.Errorf("%s has mode %v, want %v (the original's)", dir, fi.Mode().Perm(), policy.DefaultMode)
+	}
+	written := readFile(t, filepath.Join(dir, "SUCCESS"))
+	if !strings.Contains(written, "written by") {
+		t.Fatalf("%s/SUCCESS = %q, want what the quick-start pod writes", dir, written)
+	}
+	return claim, dir, written
+}
+
 // The user's install: cert-manager is there, then one `kubectl apply` of
 // the manifest, whose image the kubelet pulls from a registry (on loopback,
 // holding the index `make image` builds). The in-cluster DaemonSet becomes
@@ -105,37 +113,8 @@ func runCheck(t *testing.T) (string, bool) {
 // quick start runs against it, with the webhook reached through its
 // Service, and `check` reports a healthy install (and a broken one).
 func TestInstallManifestRunsTheQuickStart(t *testing.T) {
-	// The in-cluster install writes to the real default base path. An empty
-	// one (left by `make demo`) is fine; existing data is never mixed with.
-	_, err := os.Stat(policy.DefaultBasePath)
-	existed := err == nil
-	entries, _ := framework.VolumeDirs(policy.DefaultBasePath)
-	if len(entries) > 0 {
-		t.Skipf("skipping: %s holds data on this machine; the in-cluster install writes there and must not mix with it", policy.DefaultBasePath)
-	}
-	t.Cleanup(func() {
-		if !existed {
-			os.RemoveAll(policy.DefaultBasePath)
-		}
-	})
-	manifest := loopbackManifest(t)
-	kubectl(t, "apply", "--server-side", "-f", manifest)
-	t.Cleanup(func() {
-		if t.Failed() {
-			framework.DumpNamespace(t, "hostpath-provisioner")
-			framework.DumpNamespace(t, "default")
-		}
-		framework.Kubectl("delete", "--ignore-not-found", "--wait=true", "--timeout=2m", "-f", manifest)
-	})
-
-	c := framework.Client()
-	framework.WaitFor(t, 3*time.Minute, func() (bool, error) {
-		var ds appsv1.DaemonSet
-		if err := c.Get(ctxT(t), client.ObjectKey{Namespace: "hostpath-provisioner", Name: "hostpath-provisioner"}, &ds); err != nil {
-			return false, nil
-		}
-		return ds.Status.DesiredNumberScheduled > 0 && ds.Status.NumberReady == ds.Status.DesiredNumberScheduled, nil
-	})
+	framework.UseDefaultBasePath(t)
+	framework.Install(t, framework.InstallManifestFile(t))
 	installedImageWasPulled(t)
 	report, ok := runCheck(t)
 	if !ok {
@@ -144,23 +123,7 @@ func TestInstallManifestRunsTheQuickStart(t *testing.T) {
 	t.Logf("check on a healthy install:\n%s", report)
 
 	const ns = "default"
-	kubectl(t, "-n", ns, "create", "-f", filepath.Join(mustRoot(t), "config/samples/test-claim.yaml"))
-	kubectl(t, "-n", ns, "create", "-f", filepath.Join(mustRoot(t), "config/samples/test-pod.yaml"))
-	t.Cleanup(func() {
-		framework.Kubectl("-n", ns, "delete", "--ignore-not-found", "pod/hostpath-test-pod", "pvc/hostpath-test-claim")
-	})
-	framework.WaitPodSucceeded(t, ns, "hostpath-test-pod", 2*time.Minute)
-	claim := &corev1.PersistentVolumeClaim{}
-	if err := c.Get(ctxT(t), client.ObjectKey{Namespace: ns, Name: "hostpath-test-claim"}, claim); err != nil {
-		t.Fatal(err)
-	}
-	if claim.Spec.StorageClassName == nil || *claim.Spec.StorageClassName != "hostpath" || claim.Status.Phase != corev1.ClaimBound {
-		t.Fatalf("claim class %v phase %s: the webhook did not give it the hostpath class", claim.Spec.StorageClassName, claim.Status.Phase)
-	}
-	dir := filepath.Join(policy.DefaultBasePath, "default-hostpath-test-claim-pvc-"+string(claim.UID))
-	if got := readFile(t, filepath.Join(dir, "SUCCESS")); !strings.Contains(got, "written by") {
-		t.Errorf("SUCCESS = %q", got)
-	}
+	_, dir, _ := runInstalledQuickStart(t)
 	installedMetricsNeedAToken(t)
 	cloneUnderShippedCapabilities(t, ns, "hostpath-test-claim", "SUCCESS")
 	kubectl(t, "-n", ns, "delete", "pod/hostpath-test-pod", "pvc/hostpath-test-claim")
@@ -227,8 +190,8 @@ func rollingRestartLosesNoAdmission(t *testing.T) {
 		}
 	})
 	time.Sleep(2 * time.Second)
-	kubectl(t, "-n", "hostpath-provisioner", "rollout", "restart", "daemonset/hostpath-provisioner")
-	kubectl(t, "-n", "hostpath-provisioner", "rollout", "status", "daemonset/hostpath-provisioner", "--timeout=3m")
+	kubectl(t, "-n", framework.InstallNamespace, "rollout", "restart", "daemonset/hostpath-provisioner")
+	kubectl(t, "-n", framework.InstallNamespace, "rollout", "status", "daemonset/hostpath-provisioner", "--timeout=3m")
 	time.Sleep(3 * time.Second)
 	close(stop)
 	wg.Wait()

@@ -134,7 +134,7 @@ func installedMetricsNeedAToken(t *testing.T) {
 	t.Helper()
 	c := framework.Client()
 	var secret corev1.Secret
-	if err := c.Get(ctxT(t), client.ObjectKey{Namespace: "hostpath-provisioner", Name: "hostpath-provisioner-metrics-tls"}, &secret); err != nil {
+	if err := c.Get(ctxT(t), client.ObjectKey{Namespace: framework.InstallNamespace, Name: "hostpath-provisioner-metrics-tls"}, &secret); err != nil {
 		t.Fatalf("reading the metrics certificate's Secret: %v", err)
 	}
 	roots := x509.NewCertPool()
@@ -142,7 +142,7 @@ func installedMetricsNeedAToken(t *testing.T) {
 		t.Fatalf("Secret %s has no ca.crt", secret.Name)
 	}
 	var ds appsv1.DaemonSet
-	if err := c.Get(ctxT(t), client.ObjectKey{Namespace: "hostpath-provisioner", Name: "hostpath-provisioner"}, &ds); err != nil {
+	if err := c.Get(ctxT(t), client.ObjectKey{Namespace: framework.InstallNamespace, Name: "hostpath-provisioner"}, &ds); err != nil {
 		t.Fatal(err)
 	}
 	var port int32

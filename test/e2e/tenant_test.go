@@ -39,7 +39,6 @@ import (
 )
 
 const (
-	installNamespace = "hostpath-provisioner"
 	// webhookConfigName names both webhook configurations of the manifest.
 	webhookConfigName = "hostpath-provisioner"
 	reasonNotBound    = "VolumeNotBoundToClaim"
@@ -50,7 +49,6 @@ const (
 // cert-manager's certificates), with two tenants: victim and attacker.
 type tenantEnv struct {
 	base             string
-	manifest         string
 	victim, attacker string
 	namespaces       []string
 }
@@ -59,33 +57,14 @@ type tenantEnv struct {
 // volumes and everything it wrote to the base path when the test ends.
 func installForTenants(t *testing.T) *tenantEnv {
 	t.Helper()
-	base := policy.DefaultBasePath
-	_, err := os.Stat(base)
-	existed := err == nil
-	entries, _ := framework.VolumeDirs(base)
-	if len(entries) > 0 {
-		t.Skipf("skipping: %s holds data on this machine; the in-cluster install writes there and must not mix with it", base)
-	}
-	e := &tenantEnv{base: base}
+	e := &tenantEnv{base: framework.UseDefaultBasePath(t)}
 	e.victim = e.namespace(t)
 	e.attacker = e.namespace(t)
-
-	e.manifest = loopbackManifest(t)
-	kubectl(t, "apply", "--server-side", "-f", e.manifest)
-	t.Cleanup(func() { e.uninstall(t, existed) })
-
-	framework.WaitFor(t, 3*time.Minute, func() (bool, error) {
-		pods, err := framework.Clientset().CoreV1().Pods(installNamespace).List(ctxT(t), metav1.ListOptions{})
-		if err != nil || len(pods.Items) == 0 {
-			return false, nil
-		}
-		for _, p := range pods.Items {
-			if !podReady(&p) {
-				return false, nil
-			}
-		}
-		return true, nil
-	})
+	// Claims go first, while the provisioner runs: it removes what it
+	// made; then the manifest, and last what is left on the API server
+	// and the disk.
+	t.Cleanup(func() { e.clearLeftovers(t) })
+	framework.Install(t, framework.InstallManifestFile(t), func() { e.deleteClaims(t) })
 	e.waitValidation(t, true)
 	return e
 }
@@ -108,17 +87,11 @@ func podReady(p *corev1.Pod) bool {
 	return false
 }
 
-func (e *tenantEnv) uninstall(t *testing.T, baseExisted bool) {
+// deleteClaims deletes the tenants' pods and claims while the provisioner
+// still runs, and waits for it to remove the volumes it made.
+func (e *tenantEnv) deleteClaims(t *testing.T) {
 	ctx := context.Background()
 	cs := framework.Clientset()
-	if t.Failed() {
-		framework.DumpNamespace(t, installNamespace)
-		pods, _ := cs.CoreV1().Pods(installNamespace).List(ctx, metav1.ListOptions{})
-		for _, p := range pods.Items {
-			t.Logf("log of %s:\n%s", p.Name, framework.PodLogs(t, installNamespace, p.Name))
-		}
-	}
-	// Claims first, while the provisioner runs: it removes what it made.
 	for _, ns := range e.namespaces {
 		_ = cs.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}, metav1.ListOptions{})
 		_ = cs.CoreV1().PersistentVolumeClaims(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
@@ -133,9 +106,14 @@ func (e *tenantEnv) uninstall(t *testing.T, baseExisted bool) {
 	if left := e.pendingDeletes(ctx); len(left) > 0 {
 		t.Logf("uninstalling with volumes still to be deleted: %v", left)
 	}
-	if out, err := framework.Kubectl("delete", "--ignore-not-found", "--wait=true", "--timeout=2m", "-f", e.manifest); err != nil {
-		t.Logf("uninstalling: %v\n%s", err, out)
-	}
+}
+
+// clearLeftovers, after the uninstall, deletes the PVs of this base path
+// that nothing deletes any more, and removes retained and archived data and
+// whatever the test swapped from the base path.
+func (e *tenantEnv) clearLeftovers(t *testing.T) {
+	ctx := context.Background()
+	cs := framework.Clientset()
 	pvs, _ := cs.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
 	for _, pv := range pvs.Items {
 		if pv.Annotations[policy.AnnBasePath] != e.base {
@@ -143,11 +121,6 @@ func (e *tenantEnv) uninstall(t *testing.T, baseExisted bool) {
 		}
 		_, _ = cs.CoreV1().PersistentVolumes().Patch(ctx, pv.Name, types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
 		_ = cs.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{})
-	}
-	// Retained and archived data, and whatever the test swapped.
-	if !baseExisted {
-		os.RemoveAll(e.base)
-		return
 	}
 	entries, _ := os.ReadDir(e.base)
 	for _, en := range entries {
