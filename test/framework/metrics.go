@@ -143,19 +143,30 @@ var scraperToken struct {
 // EnsureMetricsReaderRole creates ClusterRole MetricsReaderRole as
 // config/rbac ships it, unless it exists: processes started by
 // StartProvisioner run without the installation, and deleting the
-// installation deletes the role. It is left in place afterwards. It
-// reports whether it created the role.
+// installation deletes the role. A role it created is deleted when the test
+// ends, so that a later install (helm refuses to adopt an object it did not
+// create) finds the cluster as a user's. It reports whether it created the
+// role.
 func EnsureMetricsReaderRole(t testing.TB) bool {
 	t.Helper()
 	role, err := ShippedMetricsReaderRole()
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Clientset().RbacV1().ClusterRoles().Create(t.Context(), role, metav1.CreateOptions{})
+	roles := Clientset().RbacV1().ClusterRoles()
+	_, err = roles.Create(t.Context(), role, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatalf("creating ClusterRole %s: %v", role.Name, err)
 	}
-	return err == nil
+	if err != nil {
+		return false
+	}
+	t.Cleanup(func() {
+		if err := roles.Delete(context.Background(), role.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			t.Errorf("deleting ClusterRole %s that the test created: %v", role.Name, err)
+		}
+	})
+	return true
 }
 
 // WaitMetricsAllowed waits until the API server's authorizer lets
