@@ -217,6 +217,16 @@ func OpenDir(dir *os.File, rel string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), rel), nil
 }
 
+// OpenDirAt opens the directory name, a single entry of the directory
+// open as dirfd, and fails rather than follow it should it be a symlink.
+// It is the step of every walk from a descriptor, one name at a time. The
+// error is the kernel's errno, unwrapped, so that callers tell an entry
+// gone meanwhile (ENOENT) from one that is not a directory or is a
+// symlink (ENOTDIR, ELOOP) and name the entry in their own words.
+func OpenDirAt(dirfd int, name string) (int, error) {
+	return unix.Openat(dirfd, name, dirFlags|unix.O_NOFOLLOW, 0)
+}
+
 // OpenParent opens the directory that holds rel's last component and
 // returns it with that component's name, for operations on a single name
 // in a directory we hold. For a single-name rel the parent is dir itself,

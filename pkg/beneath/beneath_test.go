@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -398,5 +399,44 @@ func TestSymlinkErrorWithoutAComponent(t *testing.T) {
 	}
 	if bytes.Contains([]byte(err.Error()), []byte("%!")) {
 		t.Error(err)
+	}
+}
+
+func TestOpenDirAtOpensOnlyARealDirectoryAndSaysWhyNot(t *testing.T) {
+	root := t.TempDir()
+	must(t, os.Mkdir(filepath.Join(root, "dir"), 0o755))
+	must(t, os.WriteFile(filepath.Join(root, "file"), nil, 0o644))
+	must(t, os.Symlink("dir", filepath.Join(root, "link")))
+	must(t, os.Symlink(t.TempDir(), filepath.Join(root, "outside")))
+	top := mustOpen(t, root)
+	for _, tt := range []struct {
+		name string
+		want []unix.Errno // any of these; nil: it opens
+	}{
+		{"dir", nil},
+		{"file", []unix.Errno{unix.ENOTDIR}},
+		{"link", []unix.Errno{unix.ENOTDIR, unix.ELOOP}},
+		{"outside", []unix.Errno{unix.ENOTDIR, unix.ELOOP}},
+		{"missing", []unix.Errno{unix.ENOENT}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fd, err := OpenDirAt(int(top.Fd()), tt.name)
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("OpenDirAt(%s) = %v", tt.name, err)
+				}
+				unix.Close(fd)
+				return
+			}
+			if err == nil {
+				unix.Close(fd)
+				t.Fatalf("OpenDirAt(%s) opened it", tt.name)
+			}
+			// Bare: the caller's message names the entry, once.
+			var errno unix.Errno
+			if !errors.As(err, &errno) || err.Error() != errno.Error() || !slices.Contains(tt.want, errno) {
+				t.Errorf("OpenDirAt(%s) = %q, want the bare errno, one of %v", tt.name, err, tt.want)
+			}
+		})
 	}
 }

@@ -57,7 +57,7 @@ func removeDir(dir int, name, rel string) (notDir bool, err error) {
 		if testHookBeforeOpenDir != nil {
 			testHookBeforeOpenDir(dir, name)
 		}
-		fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		fd, err := OpenDirAt(dir, name)
 		switch {
 		case errors.Is(err, unix.ENOENT):
 			return false, nil

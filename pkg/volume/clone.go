@@ -542,7 +542,7 @@ func (c *copier) copySubdir(src, dst *os.File, name, entry string) error {
 	if err := unix.Mkdirat(int(dst.Fd()), name, 0o700); err != nil {
 		return err
 	}
-	fd, err := unix.Openat(int(dst.Fd()), name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	fd, err := beneath.OpenDirAt(int(dst.Fd()), name)
 	if err != nil {
 		return err
 	}
@@ -834,7 +834,7 @@ func forEachEntry(dir *os.File, rel string, fn func(name, entry string, st *unix
 // (ENOTDIR or ELOOP says it is none, or a symlink). It returns nil for a
 // directory gone meanwhile.
 func openChild(dir *os.File, name string) (*os.File, error) {
-	fd, err := unix.Openat(int(dir.Fd()), name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	fd, err := beneath.OpenDirAt(int(dir.Fd()), name)
 	if errors.Is(err, unix.ENOENT) {
 		return nil, nil
 	}

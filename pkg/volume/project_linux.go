@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mazdermind/hostpath-provisioner/pkg/beneath"
 	"github.com/mazdermind/hostpath-provisioner/pkg/quota"
 )
 
@@ -152,7 +153,7 @@ func (s *Store) projectOf(parentFd int, name, rel string) (uint32, error) {
 	if s.kind != quota.Project {
 		return 0, nil
 	}
-	fd, err := unix.Openat(parentFd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	fd, err := beneath.OpenDirAt(parentFd, name)
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
 		return 0, nil // gone, or not a directory
 	}
