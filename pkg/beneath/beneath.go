@@ -16,6 +16,12 @@
 // relative and made of single names: "", ".", "..", an absolute path or an
 // empty component is refused before anything is opened.
 //
+// Trees are walked the same way, one name at a time from a held
+// descriptor: ForEachEntry lists a directory with the lstat of each entry,
+// OpenDirAt opens one entry as a directory and refuses a symlink, and
+// RemoveAll removes a tree so. Package volume copies and measures trees
+// with them.
+//
 // Linux only, like the rest of the provisioner.
 package beneath
 

@@ -450,14 +450,14 @@ type copier struct {
 
 // scan counts the source before the copy, for progress totals.
 func (c *copier) scan(dir *os.File, rel string) error {
-	return forEachEntry(dir, rel, func(name, entry string, st *unix.Stat_t) error {
+	return beneath.ForEachEntry(dir, rel, func(name, entry string, st *unix.Stat_t) error {
 		t := &c.report.p.Total
 		switch st.Mode & unix.S_IFMT {
 		case unix.S_IFDIR:
 			t.Dirs++
 			sub, err := openSub(dir, name, c.self)
 			if err != nil {
-				return &entryError{"counting", entry, err}
+				return &beneath.EntryError{Op: "counting", Entry: entry, Err: err}
 			}
 			if sub == nil {
 				return nil
@@ -484,7 +484,7 @@ func (c *copier) scan(dir *os.File, rel string) error {
 // source, for messages and hard links.
 func (c *copier) copyDir(src, dst *os.File, rel string) error {
 	sfd, dfd := int(src.Fd()), int(dst.Fd())
-	return forEachEntry(src, rel, func(name, entry string, st *unix.Stat_t) error {
+	return beneath.ForEachEntry(src, rel, func(name, entry string, st *unix.Stat_t) error {
 		var err error
 		switch st.Mode & unix.S_IFMT {
 		case unix.S_IFDIR:
@@ -504,29 +504,19 @@ func (c *copier) copyDir(src, dst *os.File, rel string) error {
 		default:
 			c.report.p.Copied.Skipped++
 		}
-		var nested *entryError
+		var nested *beneath.EntryError
 		switch {
 		case errors.As(err, &nested):
 			return err // already names its entry
 		case errors.Is(err, unix.ENOENT):
 			return nil // removed from the source while we copied
 		case err != nil:
-			return &entryError{"copying", entry, err}
+			return &beneath.EntryError{Op: "copying", Entry: entry, Err: err}
 		}
 		c.report.tick()
 		return nil
 	})
 }
-
-// entryError names the entry of the tree that failed, once: an error
-// deep in the tree is passed up unchanged rather than wrapped per level.
-type entryError struct {
-	op, entry string
-	err       error
-}
-
-func (e *entryError) Error() string { return fmt.Sprintf("%s %q: %v", e.op, e.entry, e.err) }
-func (e *entryError) Unwrap() error { return e.err }
 
 func (c *copier) copySubdir(src, dst *os.File, name, entry string) error {
 	sub, err := openSub(src, name, c.self)
@@ -800,34 +790,6 @@ func setMeta(fd int, st *unix.Stat_t) error {
 		return fmt.Errorf("setting times: %w", err)
 	}
 	return nil
-}
-
-// forEachEntry calls fn with the lstat of every entry of dir, reading the
-// directory in batches so a huge one does not sit in memory at once. An
-// entry gone before its lstat is passed over: the source may be in use.
-func forEachEntry(dir *os.File, rel string, fn func(name, entry string, st *unix.Stat_t) error) error {
-	fd := int(dir.Fd())
-	for {
-		names, err := dir.Readdirnames(1024)
-		for _, name := range names {
-			var st unix.Stat_t
-			if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-				if errors.Is(err, unix.ENOENT) {
-					continue
-				}
-				return &entryError{"inspecting", path.Join(rel, name), err}
-			}
-			if err := fn(name, path.Join(rel, name), &st); err != nil {
-				return err
-			}
-		}
-		if errors.Is(err, io.EOF) || (err == nil && len(names) == 0) {
-			return nil
-		}
-		if err != nil {
-			return &entryError{"listing", rel, err}
-		}
-	}
 }
 
 // openChild opens the directory name in dir without following a symlink

@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mazdermind/hostpath-provisioner/pkg/beneath"
 	"github.com/mazdermind/hostpath-provisioner/pkg/quota"
 )
 
@@ -137,7 +138,7 @@ func (s *Store) walkUsage(rel string, maxEntries int) (used int64, truncated boo
 	seen := 0
 	var walk func(dir *os.File, rel string) error
 	walk = func(dir *os.File, rel string) error {
-		return forEachEntry(dir, rel, func(name, entry string, st *unix.Stat_t) error {
+		return beneath.ForEachEntry(dir, rel, func(name, entry string, st *unix.Stat_t) error {
 			if seen >= maxEntries {
 				return errWalkBound
 			}
@@ -151,7 +152,7 @@ func (s *Store) walkUsage(rel string, maxEntries int) (used int64, truncated boo
 				return nil // gone, or no longer a directory
 			}
 			if err != nil {
-				return &entryError{"opening", entry, err}
+				return &beneath.EntryError{Op: "opening", Entry: entry, Err: err}
 			}
 			defer sub.Close()
 			return walk(sub, entry)
