@@ -19,8 +19,8 @@
 // Trees are walked the same way, one name at a time from a held
 // descriptor: ForEachEntry lists a directory with the lstat of each entry,
 // OpenDirAt opens one entry as a directory and refuses a symlink, and
-// RemoveAll removes a tree so. Package volume copies and measures trees
-// with them.
+// RemoveAll removes a tree so. Package copytree copies trees with them,
+// package volume measures them.
 //
 // Linux only, like the rest of the provisioner.
 package beneath

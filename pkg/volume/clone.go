@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -15,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mazdermind/hostpath-provisioner/pkg/beneath"
+	"github.com/mazdermind/hostpath-provisioner/pkg/copytree"
 	"github.com/mazdermind/hostpath-provisioner/pkg/quota"
 )
 
@@ -32,15 +32,7 @@ const (
 )
 
 // CloneCounts counts the entries of a tree by kind.
-type CloneCounts struct {
-	Dirs, Files, Symlinks, Fifos int64
-	// Skipped are sockets and device nodes, which are not copied: a socket
-	// means nothing without its process, and a device node would hand a
-	// tenant a device.
-	Skipped int64
-	// Bytes is the apparent size of regular files, holes included.
-	Bytes int64
-}
+type CloneCounts = copytree.Counts
 
 // CloneProgress is what a long clone reports, so the caller can tell the
 // user that something is happening.
@@ -82,8 +74,8 @@ const cloneMarker = "trusted.hostpath-provisioner.clone"
 // is enforced.
 //
 // On btrfs, with quota not off, a source that is a subvolume (every volume
-// Create made there) is snapshotted. Any other source is copied into a
-// directory made as Create makes one (a subvolume with a qgroup limit, a
+// Create made there) is snapshotted. Any other source is copied (package
+// copytree) into a directory made as Create makes one (a subvolume with a qgroup limit, a
 // directory with a project of its own, or a plain directory):
 // directories, regular files (sparse files stay sparse), symlinks as links
 // with their target text verbatim (never followed, wherever they point)
@@ -119,7 +111,7 @@ func (s *Store) Clone(src, dst string, limit Limit, opt CloneOptions) (how Clone
 		return "", false, err
 	}
 	useQuota := s.useQuota(limit)
-	report := &reporter{fn: opt.Progress, next: time.Now().Add(cloneProgressEvery)}
+	report := &reporter{fn: opt.Progress}
 
 	srcInfo, err := beneath.Lstat(s.dir, src)
 	if err != nil {
@@ -249,38 +241,15 @@ func (s *Store) copyInto(srcDir *os.File, tmp string, limit Limit, report *repor
 		return false, fmt.Errorf("opening %q: %w", tmp, err)
 	}
 	defer dstDir.Close()
-
-	c := &copier{
-		dstTop:     dstDir,
-		links:      map[fileID]string{},
-		tryReflink: true, tryCopyRange: true,
-		report: report,
-	}
-	var dstSt unix.Stat_t
-	if err := unix.Fstat(int(dstDir.Fd()), &dstSt); err != nil {
-		return false, fmt.Errorf("inspecting %q: %w", tmp, err)
-	}
-	c.self = fileID{dstSt.Dev, dstSt.Ino}
+	opt := copytree.Options{Every: cloneProgressEvery}
 	if report.fn != nil {
-		c.report.p.Scanning = true
-		if err := c.scan(srcDir, "."); err != nil {
-			return false, err
-		}
-		c.report.p.Scanning = false
-		if _, err := srcDir.Seek(0, io.SeekStart); err != nil { // list it again for the copy
-			return false, fmt.Errorf("rewinding the source: %w", err)
-		}
+		opt.Progress = report.copying
 	}
-	if err := c.copyDir(srcDir, dstDir, "."); err != nil {
+	copied, err := copytree.Copy(srcDir, dstDir, opt)
+	if err != nil {
 		return false, err
 	}
-	var srcSt unix.Stat_t
-	if err := unix.Fstat(int(srcDir.Fd()), &srcSt); err != nil {
-		return false, fmt.Errorf("inspecting the source: %w", err)
-	}
-	if err := setMeta(int(dstDir.Fd()), &srcSt); err != nil {
-		return false, fmt.Errorf("copying the attributes of the top directory: %w", err)
-	}
+	report.update(copied)
 	return enforced, nil
 }
 
@@ -430,418 +399,20 @@ func cloneTempName(dst string) string {
 	return path.Join(path.Dir(dst), name)
 }
 
-// fileID identifies an inode.
-type fileID struct{ dev, ino uint64 }
-
-// copier copies one tree. Every entry is reached by its single name
-// relative to an open directory, with O_NOFOLLOW: no symlink is ever
-// followed, and a directory swapped for a symlink while we copy is an
-// error, not a detour (not even a detour inside the source, which could
-// loop).
-type copier struct {
-	dstTop       *os.File          // the copy's top directory, for hard links by path inside the copy
-	self         fileID            // the copy's top directory: it must not be inside the source
-	links        map[fileID]string // first copy of each source file with more than one link
-	tryReflink   bool              // FICLONE is still worth trying here
-	tryCopyRange bool              // copy_file_range is still worth trying here
-	buf          []byte            // for the read/write fallback
-	report       *reporter
-}
-
-// scan counts the source before the copy, for progress totals.
-func (c *copier) scan(dir *os.File, rel string) error {
-	return beneath.ForEachEntry(dir, rel, func(name, entry string, st *unix.Stat_t) error {
-		t := &c.report.p.Total
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFDIR:
-			t.Dirs++
-			sub, err := openSub(dir, name, c.self)
-			if err != nil {
-				return &beneath.EntryError{Op: "counting", Entry: entry, Err: err}
-			}
-			if sub == nil {
-				return nil
-			}
-			defer sub.Close()
-			c.report.tick()
-			return c.scan(sub, entry)
-		case unix.S_IFREG:
-			t.Files++
-			t.Bytes += st.Size
-		case unix.S_IFLNK:
-			t.Symlinks++
-		case unix.S_IFIFO:
-			t.Fifos++
-		default:
-			t.Skipped++
-		}
-		c.report.tick()
-		return nil
-	})
-}
-
-// copyDir copies the entries of src into dst; rel is src's path inside the
-// source, for messages and hard links.
-func (c *copier) copyDir(src, dst *os.File, rel string) error {
-	sfd, dfd := int(src.Fd()), int(dst.Fd())
-	return beneath.ForEachEntry(src, rel, func(name, entry string, st *unix.Stat_t) error {
-		var err error
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFDIR:
-			err = c.copySubdir(src, dst, name, entry)
-		case unix.S_IFREG:
-			err = c.copyFile(sfd, dfd, name, entry, st)
-		case unix.S_IFLNK:
-			err = c.copySymlink(sfd, dfd, name, st)
-			if err == nil {
-				c.report.p.Copied.Symlinks++
-			}
-		case unix.S_IFIFO:
-			err = c.copyFifo(dfd, name, st)
-			if err == nil {
-				c.report.p.Copied.Fifos++
-			}
-		default:
-			c.report.p.Copied.Skipped++
-		}
-		var nested *beneath.EntryError
-		switch {
-		case errors.As(err, &nested):
-			return err // already names its entry
-		case errors.Is(err, unix.ENOENT):
-			return nil // removed from the source while we copied
-		case err != nil:
-			return &beneath.EntryError{Op: "copying", Entry: entry, Err: err}
-		}
-		c.report.tick()
-		return nil
-	})
-}
-
-func (c *copier) copySubdir(src, dst *os.File, name, entry string) error {
-	sub, err := openSub(src, name, c.self)
-	if err != nil || sub == nil {
-		return err
-	}
-	defer sub.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(int(sub.Fd()), &st); err != nil {
-		return err
-	}
-	// Private while it fills; its own mode (maybe read-only) comes last.
-	if err := unix.Mkdirat(int(dst.Fd()), name, 0o700); err != nil {
-		return err
-	}
-	fd, err := beneath.OpenDirAt(int(dst.Fd()), name)
-	if err != nil {
-		return err
-	}
-	dsub := os.NewFile(uintptr(fd), entry)
-	defer dsub.Close()
-	if err := c.copyDir(sub, dsub, entry); err != nil {
-		return err
-	}
-	// After the entries, whose creation would change the times.
-	if err := setMeta(fd, &st); err != nil {
-		return err
-	}
-	c.report.p.Copied.Dirs++
-	return nil
-}
-
-func (c *copier) copyFile(sfd, dfd int, name, entry string, lst *unix.Stat_t) error {
-	id := fileID{lst.Dev, lst.Ino}
-	if lst.Nlink > 1 {
-		if first, ok := c.links[id]; ok {
-			if err := c.link(first, dfd, name); err != nil {
-				return err
-			}
-			c.report.p.Copied.Files++
-			c.report.p.Copied.Bytes += lst.Size
-			return nil
-		}
-	}
-	// O_NONBLOCK: should the entry have become a fifo, open must not hang.
-	in, err := unix.Openat(sfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(in)
-	var st unix.Stat_t
-	if err := unix.Fstat(in, &st); err != nil {
-		return err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return errors.New("it stopped being a regular file while being copied")
-	}
-	out, err := unix.Openat(dfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(out)
-	if err := c.copyData(in, out, &st); err != nil {
-		return err
-	}
-	if err := setMeta(out, &st); err != nil {
-		return err
-	}
-	if st.Nlink > 1 {
-		c.links[fileID{st.Dev, st.Ino}] = entry
-	}
-	c.report.p.Copied.Files++
-	return nil
-}
-
-// link makes name in the directory dfd a hard link to first, a file
-// already copied (its path inside the copy, resolved without following
-// a symlink).
-func (c *copier) link(first string, dfd int, name string) error {
-	parent, oldName, err := beneath.OpenParent(c.dstTop, first)
-	if err != nil {
-		return err
-	}
-	defer parent.Close()
-	return unix.Linkat(int(parent.Fd()), oldName, dfd, name, 0)
-}
-
-// copyData copies the data of in to out. It shares extents where it can
-// and otherwise copies only the data regions, so holes stay holes.
-func (c *copier) copyData(in, out int, st *unix.Stat_t) error {
-	size := st.Size
-	if size == 0 {
-		return nil
-	}
-	if c.tryReflink {
-		err := unix.IoctlFileClone(out, in)
-		if err == nil {
-			c.report.p.Copied.Bytes += size
-			return nil
-		}
-		if notSupported(err) && !errors.Is(err, unix.EINVAL) {
-			c.tryReflink = false
-		}
-		// Other failures (EINVAL: btrfs will not share between a nodatacow
-		// file and a normal one) fall back for this file only; a real
-		// problem such as a full disk shows again below.
-	}
-	// Progress counts holes as done once the copy has passed them.
-	accounted, end := int64(0), int64(0)
-	// A file with as many blocks as bytes has no holes worth two lseeks.
-	sparse := st.Blocks*512 < size
-	for off := int64(0); off < size; {
-		start, stop := off, size
-		if sparse {
-			var err error
-			if start, stop, err = dataRegion(in, off, size); err != nil {
-				return err
-			}
-			if start >= size {
-				break
-			}
-		}
-		n, err := c.copyRange(in, out, start, stop)
-		end = start + n
-		c.report.p.Copied.Bytes += end - accounted
-		accounted = end
-		if err != nil {
-			return err
-		}
-		if end < stop {
-			break // the source shrank while we copied
-		}
-		off = stop
-		c.report.tick()
-	}
-	c.report.p.Copied.Bytes += size - accounted
-	if end < size {
-		// A trailing hole, or a source that shrank: the copy still has the
-		// size the source had when opened.
-		return unix.Ftruncate(out, size)
-	}
-	return nil
-}
-
-// dataRegion finds the first data region at or after off: [start, stop).
-// start is size when only a hole remains.
-func dataRegion(fd int, off, size int64) (start, stop int64, err error) {
-	start, err = unix.Seek(fd, off, unix.SEEK_DATA)
-	switch {
-	case errors.Is(err, unix.ENXIO):
-		return size, size, nil
-	case errors.Is(err, unix.EINVAL):
-		return off, size, nil // the filesystem cannot tell holes: all data
-	case err != nil:
-		return 0, 0, fmt.Errorf("finding data: %w", err)
-	}
-	stop, err = unix.Seek(fd, start, unix.SEEK_HOLE)
-	if err != nil {
-		return 0, 0, fmt.Errorf("finding a hole: %w", err)
-	}
-	return start, min(stop, size), nil
-}
-
-// copyRange copies [start, stop) of in to the same offsets of out and
-// returns how much it copied (less only when the source got shorter).
-func (c *copier) copyRange(in, out int, start, stop int64) (int64, error) {
-	pos := start
-	for pos < stop {
-		if c.tryCopyRange {
-			roff, woff := pos, pos
-			n, err := unix.CopyFileRange(in, &roff, out, &woff, int(min(stop-pos, 1<<30)), 0)
-			if err == nil {
-				if n == 0 {
-					break
-				}
-				pos += int64(n)
-				continue
-			}
-			if !notSupported(err) {
-				return pos - start, err
-			}
-			c.tryCopyRange = false
-		}
-		if c.buf == nil {
-			c.buf = make([]byte, 1<<20)
-		}
-		n, err := unix.Pread(in, c.buf[:min(int64(len(c.buf)), stop-pos)], pos)
-		if err != nil {
-			return pos - start, err
-		}
-		if n == 0 {
-			break
-		}
-		if err := pwriteAll(out, c.buf[:n], pos); err != nil {
-			return pos - start, err
-		}
-		pos += int64(n)
-	}
-	return pos - start, nil
-}
-
-func pwriteAll(fd int, b []byte, off int64) error {
-	for len(b) > 0 {
-		n, err := unix.Pwrite(fd, b, off)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return io.ErrShortWrite
-		}
-		b, off = b[n:], off+int64(n)
-	}
-	return nil
-}
-
-// notSupported tells errors that mean "not here" (this filesystem, this
-// pair of filesystems, this kernel) from real failures.
-func notSupported(err error) bool {
-	return errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOTTY) || errors.Is(err, unix.EXDEV) ||
-		errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS)
-}
-
-// copySymlink copies the link itself; its target is text, copied as is.
-func (c *copier) copySymlink(sfd, dfd int, name string, st *unix.Stat_t) error {
-	buf := make([]byte, 256)
-	for {
-		n, err := unix.Readlinkat(sfd, name, buf)
-		if err != nil {
-			return err
-		}
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	if err := unix.Symlinkat(string(buf), dfd, name); err != nil {
-		return err
-	}
-	// The link's own owner and times; Linux has no mode for links.
-	if err := unix.Fchownat(dfd, name, int(st.Uid), int(st.Gid), unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return err
-	}
-	return unix.UtimesNanoAt(dfd, name, []unix.Timespec{st.Atim, st.Mtim}, unix.AT_SYMLINK_NOFOLLOW)
-}
-
-func (c *copier) copyFifo(dfd int, name string, st *unix.Stat_t) error {
-	if err := unix.Mkfifoat(dfd, name, 0o600); err != nil {
-		return err
-	}
-	// Not opened (that would block); by name, which is ours and a fifo.
-	if err := unix.Fchownat(dfd, name, int(st.Uid), int(st.Gid), unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return err
-	}
-	if err := unix.Fchmodat(dfd, name, st.Mode&0o7777, 0); err != nil {
-		return err
-	}
-	return unix.UtimesNanoAt(dfd, name, []unix.Timespec{st.Atim, st.Mtim}, unix.AT_SYMLINK_NOFOLLOW)
-}
-
-// setMeta gives the open fd the owner, mode and times of st. The owner
-// comes first: chown clears setuid and setgid.
-func setMeta(fd int, st *unix.Stat_t) error {
-	if err := unix.Fchown(fd, int(st.Uid), int(st.Gid)); err != nil {
-		return fmt.Errorf("setting owner: %w", err)
-	}
-	if err := unix.Fchmod(fd, st.Mode&0o7777); err != nil {
-		return fmt.Errorf("setting mode: %w", err)
-	}
-	if err := unix.UtimesNanoAt(fd, "", []unix.Timespec{st.Atim, st.Mtim}, unix.AT_EMPTY_PATH); err != nil {
-		return fmt.Errorf("setting times: %w", err)
-	}
-	return nil
-}
-
-// openChild opens the directory name in dir without following a symlink
-// (ENOTDIR or ELOOP says it is none, or a symlink). It returns nil for a
-// directory gone meanwhile.
-func openChild(dir *os.File, name string) (*os.File, error) {
-	fd, err := beneath.OpenDirAt(int(dir.Fd()), name)
-	if errors.Is(err, unix.ENOENT) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return os.NewFile(uintptr(fd), path.Join(dir.Name(), name)), nil
-}
-
-// openSub is openChild, refusing the copy's own top directory (dst reached
-// through a symlinked parent inside src), which would otherwise be copied
-// into itself.
-func openSub(dir *os.File, name string, self fileID) (*os.File, error) {
-	sub, err := openChild(dir, name)
-	if sub == nil || err != nil {
-		return nil, err
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(int(sub.Fd()), &st); err != nil {
-		sub.Close()
-		return nil, err
-	}
-	if (fileID{st.Dev, st.Ino}) == self {
-		sub.Close()
-		return nil, errors.New("it is the destination itself: the destination lies inside the source")
-	}
-	return sub, nil
-}
-
-// reporter calls the progress function at most once per
-// cloneProgressEvery, plus once at the end.
+// reporter passes a clone's progress on to the caller's function.
 type reporter struct {
-	fn   func(CloneProgress)
-	next time.Time
-	p    CloneProgress
+	fn func(CloneProgress)
+	p  CloneProgress
 }
 
-func (r *reporter) tick() {
-	if r.fn == nil {
-		return
-	}
-	if now := time.Now(); now.After(r.next) {
-		r.next = now.Add(cloneProgressEvery)
-		r.fn(r.p)
-	}
+// copying passes on what the copy reports while it runs.
+func (r *reporter) copying(p copytree.Progress) {
+	r.update(p)
+	r.fn(r.p)
+}
+
+func (r *reporter) update(p copytree.Progress) {
+	r.p.Copied, r.p.Total, r.p.Scanning = p.Copied, p.Total, p.Scanning
 }
 
 // done sends the final report. A snapshot or an adopted clone has counted

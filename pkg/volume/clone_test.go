@@ -14,142 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/mazdermind/hostpath-provisioner/pkg/copytree/copytreetest"
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 	"github.com/mazdermind/hostpath-provisioner/pkg/quota"
 	"github.com/mazdermind/hostpath-provisioner/pkg/quota/quotatest"
 )
 
-var (
-	cloneTime = time.Date(2024, 2, 29, 12, 34, 56, 789, time.UTC)
-	bigLimit  = Limit{Bytes: 256 << 20, Mode: policy.QuotaAuto}
-)
-
-// fillSource puts one of everything a clone must carry (or must not) into
-// dir; outside is a directory beyond the base path with a canary in it.
-func fillSource(t *testing.T, dir, outside string) {
-	t.Helper()
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	p := func(rel string) string { return filepath.Join(dir, rel) }
-	for _, d := range []string{"data", "shared", "links", "hard", "readonly", "deep/" + strings.Repeat("d/", 30)} {
-		must(os.MkdirAll(p(d), 0o755))
-	}
-	must(os.WriteFile(p("data/hello.txt"), []byte("hello"), 0o644))
-	must(os.WriteFile(p("data/empty"), nil, 0o600))
-	must(os.WriteFile(p("deep/"+strings.Repeat("d/", 30)+"bottom"), []byte("deep"), 0o644))
-	must(os.WriteFile(p("readonly/x"), []byte("x"), 0o444))
-
-	// Owner before mode: chown clears setuid and setgid.
-	must(os.Lchown(p("shared"), 1234, 5678))
-	must(os.Chmod(p("shared"), 0o770|fs.ModeSetgid))
-	must(os.WriteFile(p("shared/bin"), []byte("#!/bin/true\n"), 0o755))
-	must(os.Lchown(p("shared/bin"), 1234, 5678))
-	must(os.Chmod(p("shared/bin"), 0o755|fs.ModeSetuid))
-	must(os.Mkdir(p("sticky"), 0o755))
-	must(os.Chmod(p("sticky"), 0o777|fs.ModeSticky))
-
-	sparse, err := os.Create(p("data/sparse"))
-	must(err)
-	_, err = sparse.WriteAt([]byte("head"), 0)
-	must(err)
-	_, err = sparse.WriteAt([]byte("tail"), 100<<20)
-	must(err)
-	must(sparse.Close())
-
-	for name, target := range map[string]string{
-		"to-root": "/", "to-etc": "../../etc", "dangling": "nowhere", "loop": "loop",
-		"to-outside": outside, "to-canary": filepath.Join(outside, "canary"),
-	} {
-		must(os.Symlink(target, p("links/"+name)))
-	}
-	must(os.Lchown(p("links/to-root"), 1234, 5678))
-
-	must(os.WriteFile(p("hard/a"), []byte("linked"), 0o644))
-	must(os.Link(p("hard/a"), p("hard/b")))
-
-	must(unix.Mkfifo(p("fifo"), 0o640))
-	must(unix.Mknod(p("socket"), unix.S_IFSOCK|0o600, 0))
-	must(unix.Mknod(p("null"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))))
-
-	// Times last, deepest first: each entry made above changed its parent's.
-	var all []string
-	filepath.WalkDir(dir, func(path string, _ fs.DirEntry, _ error) error {
-		all = append(all, path)
-		return nil
-	})
-	ts := []unix.Timespec{unix.NsecToTimespec(cloneTime.UnixNano()), unix.NsecToTimespec(cloneTime.UnixNano())}
-	for i := len(all) - 1; i >= 0; i-- {
-		must(unix.UtimesNanoAt(unix.AT_FDCWD, all[i], ts, unix.AT_SYMLINK_NOFOLLOW))
-	}
-	must(os.Chmod(p("readonly"), 0o500))
-	must(os.Lchown(dir, 1234, 5678))
-	must(os.Chmod(dir, 0o750))
-	must(unix.UtimesNanoAt(unix.AT_FDCWD, dir, ts, 0))
-}
-
-// compareTrees checks that every entry of src has its twin in dst with the
-// same type, mode, owner, mtime and content (or link text); sockets and
-// devices are skipped unless carried, as a snapshot does.
-func compareTrees(t *testing.T, src, dst string, specialsCarried bool) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		twin := filepath.Join(dst, rel)
-		sfi, err := os.Lstat(path)
-		if err != nil {
-			return err
-		}
-		dfi, err := os.Lstat(twin)
-		special := sfi.Mode()&(fs.ModeSocket|fs.ModeDevice|fs.ModeCharDevice) != 0
-		if special && !specialsCarried {
-			if err == nil {
-				t.Errorf("%s: a %v was copied", rel, sfi.Mode().Type())
-			}
-			return nil
-		}
-		if err != nil {
-			t.Errorf("%s: missing in the clone: %v", rel, err)
-			return nil
-		}
-		if sfi.Mode() != dfi.Mode() {
-			t.Errorf("%s: mode %v, want %v", rel, dfi.Mode(), sfi.Mode())
-		}
-		sst, dst := sfi.Sys().(*syscall.Stat_t), dfi.Sys().(*syscall.Stat_t)
-		if sst.Uid != dst.Uid || sst.Gid != dst.Gid {
-			t.Errorf("%s: owner %d:%d, want %d:%d", rel, dst.Uid, dst.Gid, sst.Uid, sst.Gid)
-		}
-		if !sfi.ModTime().Equal(dfi.ModTime()) {
-			t.Errorf("%s: mtime %v, want %v", rel, dfi.ModTime(), sfi.ModTime())
-		}
-		switch {
-		case sfi.Mode().IsRegular():
-			a, _ := os.ReadFile(path)
-			b, _ := os.ReadFile(twin)
-			if !bytes.Equal(a, b) {
-				t.Errorf("%s: content differs (%d vs %d bytes)", rel, len(b), len(a))
-			}
-		case sfi.Mode()&fs.ModeSymlink != 0:
-			a, _ := os.Readlink(path)
-			b, _ := os.Readlink(twin)
-			if a != b {
-				t.Errorf("%s: link text %q, want %q", rel, b, a)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
+var bigLimit = Limit{Bytes: 256 << 20, Mode: policy.QuotaAuto}
 
 type cloneEnv struct {
 	s       *Store
@@ -200,7 +71,7 @@ func TestCloneCarriesEverythingAndFollowsNothing(t *testing.T) {
 			os.WriteFile(canary, []byte("keep me"), 0o644)
 			env.makeSrc(t, "ns/src")
 			src := filepath.Join(env.base, "ns/src")
-			fillSource(t, src, outside)
+			copytreetest.FillSource(t, src, outside)
 
 			var final CloneProgress
 			how, _, err := env.s.Clone("ns/src", "ns/clone", bigLimit, CloneOptions{
@@ -213,7 +84,7 @@ func TestCloneCarriesEverythingAndFollowsNothing(t *testing.T) {
 				t.Errorf("method = %s, want %s", how, e.method)
 			}
 			dst := filepath.Join(env.base, "ns/clone")
-			compareTrees(t, src, dst, how == CloneSnapshot)
+			copytreetest.CompareTrees(t, src, dst, how == CloneSnapshot)
 
 			checks := []struct {
 				name  string
@@ -379,7 +250,7 @@ func TestCloneOnBtrfs(t *testing.T) {
 				t.Errorf("Clone = %s, enforced %v; want %s, %v", how, enforced, tt.want, tt.wantEnforced)
 			}
 			dst := filepath.Join(mnt, "ns/clone")
-			compareTrees(t, filepath.Join(mnt, "src"), dst, false)
+			copytreetest.CompareTrees(t, filepath.Join(mnt, "src"), dst, false)
 			f, err := os.Open(dst)
 			if err != nil {
 				t.Fatal(err)
@@ -522,7 +393,7 @@ func TestCloneDestinationRules(t *testing.T) {
 				}
 				return
 			}
-			compareTrees(t, filepath.Join(base, "src"), filepath.Join(base, "dst"), false)
+			copytreetest.CompareTrees(t, filepath.Join(base, "src"), filepath.Join(base, "dst"), false)
 			if entries, _ := os.ReadDir(filepath.Join(base, "dst")); len(entries) != 2 {
 				t.Errorf("the clone holds %v, want exactly the source's a and sub", entries)
 			}
@@ -646,66 +517,6 @@ func TestCloneProgress(t *testing.T) {
 			want := CloneCounts{Dirs: 1, Files: 3, Bytes: 3}
 			if !last.Done || last.Scanning || last.Copied != want || last.Total != want {
 				t.Errorf("last = %+v, want Done with %+v copied of %+v", last, want, want)
-			}
-		})
-	}
-}
-
-func TestCopyDataKeepsHolesWhicheverWayItCopies(t *testing.T) {
-	dir := t.TempDir()
-	src := filepath.Join(dir, "src")
-	f, err := os.Create(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := bytes.Repeat([]byte("data"), 1<<18) // 1 MiB
-	for _, off := range []int64{0, 16 << 20} {
-		if _, err := f.WriteAt(data, off); err != nil {
-			t.Fatal(err)
-		}
-	}
-	f.Truncate(40 << 20) // and a trailing hole
-	f.Close()
-	want, _ := os.ReadFile(src)
-
-	tests := []struct {
-		name                     string
-		tryReflink, tryCopyRange bool
-	}{
-		{"with every fast path allowed", true, true},
-		{"with copy_file_range only", false, true},
-		{"with plain reads and writes", false, false},
-	}
-	for i, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			in, err := unix.Open(src, unix.O_RDONLY, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer unix.Close(in)
-			dst := filepath.Join(dir, fmt.Sprint("dst", i))
-			out, err := unix.Open(dst, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer unix.Close(out)
-			var st unix.Stat_t
-			unix.Fstat(in, &st)
-			c := &copier{tryReflink: tt.tryReflink, tryCopyRange: tt.tryCopyRange, report: &reporter{}}
-			if err := c.copyData(in, out, &st); err != nil {
-				t.Fatal(err)
-			}
-			got, _ := os.ReadFile(dst)
-			if !bytes.Equal(got, want) {
-				t.Errorf("content differs (%d bytes, want %d)", len(got), len(want))
-			}
-			var dstSt unix.Stat_t
-			unix.Stat(dst, &dstSt)
-			if dstSt.Blocks*512 > 4<<20 {
-				t.Errorf("the copy allocates %d bytes for 2 MiB of data", dstSt.Blocks*512)
-			}
-			if c.report.p.Copied.Bytes != st.Size {
-				t.Errorf("progress counted %d bytes, want %d", c.report.p.Copied.Bytes, st.Size)
 			}
 		})
 	}

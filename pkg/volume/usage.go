@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 
 	"golang.org/x/sys/unix"
 
@@ -147,13 +148,13 @@ func (s *Store) walkUsage(rel string, maxEntries int) (used int64, truncated boo
 			if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 				return nil
 			}
-			sub, err := openChild(dir, name)
-			if sub == nil || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
-				return nil // gone, or no longer a directory
-			}
+			fd, err := beneath.OpenDirAt(int(dir.Fd()), name)
 			if err != nil {
-				return &beneath.EntryError{Op: "opening", Entry: entry, Err: err}
+				// Gone, no longer a directory, or not to be opened: counted
+				// as what it was listed as, and not entered.
+				return nil
 			}
+			sub := os.NewFile(uintptr(fd), path.Join(dir.Name(), name))
 			defer sub.Close()
 			return walk(sub, entry)
 		})
