@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Builds the developer tools (kustomize, helm) from the Go module proxy,
-# pinned by the tools modules under test/tools, into bin/tools/:
+# Builds the developer tools (kustomize, helm, golangci-lint) from the Go
+# module proxy, pinned by the tools modules under test/tools, into bin/tools/:
 #
 #   bin/tools/<name>-<version>   the binary, built once per pinned version
 #   bin/tools/<name>             a symlink to it, the path everything uses
 #
 # A binary that is already there is kept, so only the first run builds
-# (kustomize ~20 s, helm ~2 min on 2 cores); later runs take a fraction of a
-# second. Bumping a pin in test/tools/<name>/go.mod builds the new version.
+# (kustomize ~20 s, helm ~2 min, golangci-lint ~1 min on 2 cores); later runs
+# take a fraction of a second. Bumping a pin in test/tools/<name>/go.mod
+# builds the new version.
 #
 #   hack/build-tools.sh              build every tool
 #   hack/build-tools.sh kustomize    build only the named ones
@@ -20,6 +21,7 @@ out=${TOOLS_BIN_DIR:-$root/bin/tools}
 targets=(
   "kustomize|test/tools/kustomize|sigs.k8s.io/kustomize/kustomize/v5|sigs.k8s.io/kustomize/kustomize/v5"
   "helm|test/tools/helm|helm.sh/helm/v3/cmd/helm|helm.sh/helm/v3"
+  "golangci-lint|test/tools/golangci-lint|github.com/golangci/golangci-lint/v2/cmd/golangci-lint|github.com/golangci/golangci-lint/v2"
 )
 
 # ldflags for a tool at a version, as its own release build sets them.
@@ -39,6 +41,14 @@ ldflags() {
       ;;
     kustomize)
       echo "-s -w -X sigs.k8s.io/kustomize/api/provenance.version=$version"
+      ;;
+    golangci-lint)
+      # its .goreleaser.yml: the version without the v and the release date
+      # (here the module version's commit time); the commit is not known
+      # from the module proxy and stays "?".
+      local date
+      date=$(cd "$dir" && go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' github.com/golangci/golangci-lint/v2)
+      echo "-s -w -X main.version=${version#v} -X main.date=$date"
       ;;
     *)
       echo "-s -w"
