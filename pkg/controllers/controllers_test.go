@@ -84,7 +84,9 @@ func TestRetentionSyncLeavesOtherNodesAndBadValuesAlone(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := &corev1.PersistentVolume{}
-			c.Get(context.Background(), client.ObjectKey{Name: "pv1"}, got)
+			if err := c.Get(context.Background(), client.ObjectKey{Name: "pv1"}, got); err != nil {
+				t.Fatal(err)
+			}
 			if got.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimDelete || got.Annotations[policy.AnnOnDelete] != "delete" {
 				t.Errorf("PV changed: %s %v", got.Spec.PersistentVolumeReclaimPolicy, got.Annotations)
 			}

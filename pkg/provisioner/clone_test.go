@@ -63,9 +63,11 @@ func TestACloneStartsWithItsSourcesData(t *testing.T) {
 	base := f.base
 	src, pv := source(base, node, "default-src-pvc-src")
 	f.add(t, src, pv)
-	os.MkdirAll(filepath.Join(base, "default-src-pvc-src", "sub"), 0o750)
-	os.WriteFile(filepath.Join(base, "default-src-pvc-src", "sub", "file"), []byte("data"), 0o640)
-	os.Symlink("/", filepath.Join(base, "default-src-pvc-src", "root"))
+	mkdirAll(t, filepath.Join(base, "default-src-pvc-src", "sub"), 0o750)
+	writeFile(t, filepath.Join(base, "default-src-pvc-src", "sub", "file"), []byte("data"), 0o640)
+	if err := os.Symlink("/", filepath.Join(base, "default-src-pvc-src", "root")); err != nil {
+		t.Fatal(err)
+	}
 
 	f.leader = false // a clone belongs to its source's node, lease or not
 	c := cloneClaim("1Mi", nil)
@@ -129,7 +131,9 @@ func TestACloneIsRefusedOrPassedOn(t *testing.T) {
 				pv.Spec.ClaimRef = &corev1.ObjectReference{Namespace: "victim", Name: "data", UID: "uid-victim"}
 			}
 			f.add(t, src, pv)
-			os.Mkdir(filepath.Join(base, "default-src-pvc-src"), 0o755)
+			if err := os.Mkdir(filepath.Join(base, "default-src-pvc-src"), 0o755); err != nil {
+				t.Fatal(err)
+			}
 			opts := controller.ProvisionOptions{StorageClass: class(nil, ""), PVName: "pvc-copy", PVC: tt.claim}
 			if tt.selected {
 				opts.SelectedNode = &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node}}

@@ -116,7 +116,7 @@ func TestProvisionRefuses(t *testing.T) {
 		name      string
 		class     *storagev1.StorageClass
 		claim     *corev1.PersistentVolumeClaim
-		setup     func(base string)
+		setup     func(t *testing.T, base string)
 		wantState controller.ProvisioningState
 		wantErr   string
 		selected  bool
@@ -132,16 +132,16 @@ func TestProvisionRefuses(t *testing.T) {
 		{name: "a claim larger than the free space, rescheduled when it has a node", class: class(nil, ""), claim: claim("default", "c", "1Ei", nil), selected: true,
 			wantState: controller.ProvisioningReschedule, wantErr: "not enough space"},
 		{name: "a directory that already holds data", class: class(nil, ""), claim: claim("default", "c", "1Mi", nil),
-			setup: func(base string) {
-				os.MkdirAll(filepath.Join(base, "default-c-pvc-1"), 0o755)
-				os.WriteFile(filepath.Join(base, "default-c-pvc-1", "other-tenant"), nil, 0o644)
+			setup: func(t *testing.T, base string) {
+				mkdirAll(t, filepath.Join(base, "default-c-pvc-1"), 0o755)
+				writeFile(t, filepath.Join(base, "default-c-pvc-1", "other-tenant"), nil, 0o644)
 			}, wantErr: "the directory already exists and is not empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			if tt.setup != nil {
-				tt.setup(f.base)
+				tt.setup(t, f.base)
 			}
 			opts := controller.ProvisionOptions{StorageClass: tt.class, PVName: "pvc-1", PVC: tt.claim}
 			if tt.selected {
@@ -217,7 +217,7 @@ func TestDelete(t *testing.T) {
 	ctx := testCtx(t)
 	t.Run("delete removes the tree", func(t *testing.T) {
 		f := newFixture(t)
-		os.MkdirAll(filepath.Join(f.base, "v", "sub"), 0o755)
+		mkdirAll(t, filepath.Join(f.base, "v", "sub"), 0o755)
 		if err := f.p.Delete(ctx, pvFor(f, "v", "delete")); err != nil {
 			t.Fatal(err)
 		}
@@ -227,7 +227,7 @@ func TestDelete(t *testing.T) {
 	})
 	t.Run("archive renames and records an event", func(t *testing.T) {
 		f := newFixture(t)
-		os.MkdirAll(filepath.Join(f.base, "v"), 0o755)
+		mkdirAll(t, filepath.Join(f.base, "v"), 0o755)
 		if err := f.p.Delete(ctx, pvFor(f, "v", "archive")); err != nil {
 			t.Fatal(err)
 		}
@@ -240,7 +240,7 @@ func TestDelete(t *testing.T) {
 	})
 	t.Run("retain never deletes", func(t *testing.T) {
 		f := newFixture(t)
-		os.MkdirAll(filepath.Join(f.base, "v"), 0o755)
+		mkdirAll(t, filepath.Join(f.base, "v"), 0o755)
 		if err := f.p.Delete(ctx, pvFor(f, "v", "retain")); err == nil || !strings.Contains(err.Error(), "retain") {
 			t.Fatalf("err = %v", err)
 		}
@@ -251,8 +251,8 @@ func TestDelete(t *testing.T) {
 	t.Run("a path annotation that disagrees with the source path touches nothing", func(t *testing.T) {
 		f := newFixture(t)
 		for _, d := range []string{"mine", "victim"} {
-			os.MkdirAll(filepath.Join(f.base, d), 0o755)
-			os.WriteFile(filepath.Join(f.base, d, "canary"), []byte(d), 0o644)
+			mkdirAll(t, filepath.Join(f.base, d), 0o755)
+			writeFile(t, filepath.Join(f.base, d, "canary"), []byte(d), 0o644)
 		}
 		pv := pvFor(f, "mine", "delete")
 		pv.Annotations[policy.AnnPath] = "victim"
@@ -268,7 +268,7 @@ func TestDelete(t *testing.T) {
 	})
 	t.Run("an unknown on-delete keeps the data", func(t *testing.T) {
 		f := newFixture(t)
-		os.MkdirAll(filepath.Join(f.base, "v"), 0o755)
+		mkdirAll(t, filepath.Join(f.base, "v"), 0o755)
 		if err := f.p.Delete(ctx, pvFor(f, "v", "shred")); err == nil {
 			t.Fatal("expected an error")
 		}
@@ -297,7 +297,7 @@ func TestDelete(t *testing.T) {
 	t.Run("a volume of the original provisioner is deleted by its path", func(t *testing.T) {
 		f := newFixture(t)
 		dir := filepath.Join(f.base, "default-c-pvc-9")
-		os.MkdirAll(filepath.Join(dir, "x"), 0o755)
+		mkdirAll(t, filepath.Join(dir, "x"), 0o755)
 		pv := &corev1.PersistentVolume{
 			ObjectMeta: metav1.ObjectMeta{Name: "pvc-9", Annotations: map[string]string{policy.AnnLegacyIdentity: node}},
 			Spec:       corev1.PersistentVolumeSpec{PersistentVolumeSource: corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: dir}}},
@@ -323,6 +323,22 @@ func TestDelete(t *testing.T) {
 			t.Error("outside directory removed")
 		}
 	})
+}
+
+// mkdirAll and writeFile prepare a test's directories and files; a
+// failure stops the test instead of letting it run on a missing setup.
+func mkdirAll(t *testing.T, path string, perm os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(path, perm); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeFile(t *testing.T, path string, data []byte, perm os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(path, data, perm); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func testCtx(t *testing.T) context.Context {
