@@ -155,7 +155,7 @@ func (o *Options) Validate() error {
 	if o.Workers < 1 {
 		bad("workers", o.Workers, "must be at least 1")
 	}
-	if o.LeaderElect && !(o.LeaseDuration > o.RenewDeadline && o.RenewDeadline > o.RetryPeriod && o.RetryPeriod > 0) {
+	if o.LeaderElect && (o.LeaseDuration <= o.RenewDeadline || o.RenewDeadline <= o.RetryPeriod || o.RetryPeriod <= 0) {
 		bad("lease-duration", o.LeaseDuration, fmt.Sprintf("must exceed --renew-deadline (%v), which must exceed --retry-period (%v) > 0", o.RenewDeadline, o.RetryPeriod))
 	}
 	return errors.Join(errs...)

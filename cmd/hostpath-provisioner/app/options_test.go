@@ -113,7 +113,11 @@ func TestBasePathCheckReportsOnceWhenItStartsAndStopsFailing(t *testing.T) {
 		}
 	}
 	run("-t", "tmpfs", "-o", "size=1m", "tmpfs", dir)
-	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Logf("umount %s: %v %s", dir, err, out)
+		}
+	})
 	store, err := volume.Open(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -109,7 +109,11 @@ func Run(ctx context.Context, o *Options) error {
 		return fmt.Errorf("creating manager: %w", err)
 	}
 
-	recorder := mgr.GetEventRecorderFor("hostpath-provisioner")
+	// The old events API on purpose: sig-storage-lib-external-provisioner
+	// takes a record.EventRecorder (core/v1 Events), and the controllers
+	// share it; GetEventRecorder returns the events.k8s.io recorder, another
+	// interface.
+	recorder := mgr.GetEventRecorderFor("hostpath-provisioner") //nolint:staticcheck // SA1019: see above
 	elector, err := setupProvisioner(ctx, mgr, o, cfg, store, recorder)
 	if err != nil {
 		return err
