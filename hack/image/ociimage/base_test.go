@@ -2,6 +2,7 @@ package ociimage
 
 import (
 	"archive/tar"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -57,7 +58,7 @@ func layerHeaders(t *testing.T, l v1.Layer) ([]*tar.Header, map[string]string) {
 	tr := tar.NewReader(rc)
 	for {
 		h, err := tr.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return hdrs, data
 		}
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"debug/buildinfo"
 	"debug/elf"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -115,7 +116,7 @@ func TestIndexHasTheThreePlatformsAndEachConfigAgrees(t *testing.T) {
 				t.Errorf("%s: label %s=%q, want %q", want[i], k, cfg.Config.Labels[k], v)
 			}
 		}
-		if !cfg.Created.Time.Equal(Epoch) {
+		if !cfg.Created.Equal(Epoch) {
 			t.Errorf("%s: created %s, want %s", want[i], cfg.Created.Time, Epoch)
 		}
 		layers, err := imgs[i].Layers()
@@ -150,7 +151,7 @@ func binaryOf(t *testing.T, img v1.Image, dir string) string {
 	tr := tar.NewReader(rc)
 	for {
 		h, err := tr.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			t.Fatalf("no %s in the image's last layer", Entrypoint)
 		}
 		if err != nil {
