@@ -84,7 +84,9 @@ func TestCrashAtEveryStepConverges(t *testing.T) {
 
 	// Canary outside the base path; pods plant symlinks to it and to /.
 	canary := t.TempDir()
-	os.WriteFile(filepath.Join(canary, "canary"), []byte("outside"), 0o644)
+	if err := os.WriteFile(filepath.Join(canary, "canary"), []byte("outside"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	canaryHash := treeHash(t, canary)
 
 	provisionPoints := []string{failpoint.AfterMkdir, failpoint.AfterPVCreate}

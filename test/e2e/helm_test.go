@@ -198,7 +198,9 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 		if out, err := h.try("uninstall", helmRelease, "--namespace", helmNS, "--ignore-not-found", "--wait", "--timeout", "2m"); err != nil {
 			t.Logf("helm uninstall at cleanup: %v\n%s", err, out)
 		}
-		framework.Kubectl("delete", "namespace", helmNS, "--ignore-not-found", "--wait=true", "--timeout=2m")
+		if out, err := framework.Kubectl("delete", "namespace", helmNS, "--ignore-not-found", "--wait=true", "--timeout=2m"); err != nil {
+			t.Logf("deleting namespace %s at cleanup: %v\n%s", helmNS, err, out)
+		}
 	})
 
 	// 1. helm install with default values.
@@ -256,7 +258,9 @@ extraArgs: [--workers=8]
 	keep, keepPV := waitBound(t, keep, time.Minute)
 	keepDir := filepath.Join(policy.DefaultBasePath, keepNS+"-keep-me-"+keep.Spec.VolumeName)
 	t.Cleanup(func() {
-		framework.Kubectl("delete", "pv", keepPV.Name, "--ignore-not-found", "--wait=false")
+		if out, err := framework.Kubectl("delete", "pv", keepPV.Name, "--ignore-not-found", "--wait=false"); err != nil {
+			t.Logf("deleting PV %s at cleanup: %v\n%s", keepPV.Name, err, out)
+		}
 		os.RemoveAll(keepDir)
 	})
 	if got := readFile(t, filepath.Join(keepDir, "data.txt")); got != "keep this" {

@@ -83,7 +83,9 @@ func runInstalledQuickStart(t *testing.T) (*corev1.PersistentVolumeClaim, string
 		if t.Failed() {
 			framework.DumpNamespace(t, ns)
 		}
-		framework.Kubectl("-n", ns, "delete", "--ignore-not-found", "pod/hostpath-test-pod", "pvc/hostpath-test-claim")
+		if out, err := framework.Kubectl("-n", ns, "delete", "--ignore-not-found", "pod/hostpath-test-pod", "pvc/hostpath-test-claim"); err != nil {
+			t.Logf("deleting the quick start's pod and claim at cleanup: %v\n%s", err, out)
+		}
 	})
 	framework.WaitPodSucceeded(t, ns, "hostpath-test-pod", 2*time.Minute)
 	claim, _ := waitBound(t, &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hostpath-test-claim"}}, time.Minute)
@@ -224,7 +226,9 @@ func cloneUnderShippedCapabilities(t *testing.T, ns, source, file string) {
 	clone.Spec.DataSource = &corev1.TypedLocalObjectReference{Kind: "PersistentVolumeClaim", Name: source}
 	create(t, clone)
 	t.Cleanup(func() {
-		framework.Kubectl("-n", ns, "delete", "--ignore-not-found", "pod/hostpath-test-clone-reader", "pvc/hostpath-test-clone")
+		if out, err := framework.Kubectl("-n", ns, "delete", "--ignore-not-found", "pod/hostpath-test-clone-reader", "pvc/hostpath-test-clone"); err != nil {
+			t.Logf("deleting the clone's pod and claim at cleanup: %v\n%s", err, out)
+		}
 	})
 	framework.RunPod(t, writerPod(ns, "hostpath-test-clone-reader", clone.Name, "cat /data/"+file))
 	framework.WaitPodSucceeded(t, ns, "hostpath-test-clone-reader", 2*time.Minute)

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,8 +48,12 @@ func TestQuickStartOfTheOriginal(t *testing.T) {
 		if t.Failed() {
 			framework.DumpNamespace(t, ns)
 		}
-		framework.Client().Delete(ctxT(t), &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hostpath-test-pod"}})
-		framework.Client().Delete(ctxT(t), claim)
+		// t.Context() is already cancelled when cleanups run.
+		for _, obj := range []client.Object{&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hostpath-test-pod"}}, claim} {
+			if err := client.IgnoreNotFound(framework.Client().Delete(context.Background(), obj)); err != nil {
+				t.Logf("deleting %T %s at cleanup: %v", obj, obj.GetName(), err)
+			}
+		}
 	})
 
 	// WaitForFirstConsumer: nothing happens before a pod wants the claim.
@@ -167,7 +172,7 @@ func TestLocalVolumeTypeWithFSGroup(t *testing.T) {
 	pod.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: ptr.To[int64](1000), FSGroup: ptr.To[int64](2000)}
 	framework.RunPod(t, pod)
 	framework.WaitPodSucceeded(t, ns, "writer", 2*time.Minute)
-	claim, pv := waitBound(t, claim, 30*time.Second)
+	_, pv := waitBound(t, claim, 30*time.Second)
 	if pv.Spec.Local == nil || pv.Spec.HostPath != nil {
 		t.Fatalf("PV source = %+v", pv.Spec.PersistentVolumeSource)
 	}
@@ -184,8 +189,12 @@ func TestCollisionIsRefusedWithAnEvent(t *testing.T) {
 	startProvisioner(t, base)
 	sc := storageClass(t, ns, immediate, deletePol, map[string]string{"pathPattern": "{{ .PVC.Namespace }}/{{ .PVC.Name }}"})
 	squatted := filepath.Join(base, ns, "taken")
-	os.MkdirAll(squatted, 0o700)
-	os.WriteFile(filepath.Join(squatted, "other-tenant"), []byte("not yours"), 0o600)
+	if err := os.MkdirAll(squatted, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(squatted, "other-tenant"), []byte("not yours"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	claim := newClaim(ns, "taken", "1Mi", &sc.Name, nil)
 	create(t, claim)
@@ -193,7 +202,9 @@ func TestCollisionIsRefusedWithAnEvent(t *testing.T) {
 	if !strings.Contains(msg, squatted) {
 		t.Errorf("event %q does not say where", msg)
 	}
-	framework.Client().Get(ctxT(t), client.ObjectKeyFromObject(claim), claim)
+	if err := framework.Client().Get(ctxT(t), client.ObjectKeyFromObject(claim), claim); err != nil {
+		t.Fatal(err)
+	}
 	if claim.Status.Phase != corev1.ClaimPending {
 		t.Errorf("claim phase %s", claim.Status.Phase)
 	}
@@ -259,8 +270,12 @@ func TestVolumeOfTheOriginalIsDeleted(t *testing.T) {
 	claim := newClaim(ns, "old-claim", "1Mi", &sc.Name, nil)
 	pvName := "pvc-legacy-" + ns[len(ns)-6:]
 	dir := filepath.Join(base, ns+"-old-claim-"+pvName)
-	os.MkdirAll(filepath.Join(dir, "deep", "tree"), 0o777)
-	os.WriteFile(filepath.Join(dir, "deep", "tree", "f"), []byte("old"), 0o644)
+	if err := os.MkdirAll(filepath.Join(dir, "deep", "tree"), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "deep", "tree", "f"), []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	pv := &corev1.PersistentVolume{
 		ObjectMeta: metav1.ObjectMeta{Name: pvName, Annotations: map[string]string{
 			policy.AnnLegacyIdentity: framework.NodeName(), "pv.kubernetes.io/provisioned-by": policy.LegacyProvisionerName,

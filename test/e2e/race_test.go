@@ -135,7 +135,9 @@ func TestDeletionRacingADirectorySwapStaysInTheVolume(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(canary, "dir"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(canary, "dir", "canary"), []byte("outside"), 0o644)
+	if err := os.WriteFile(filepath.Join(canary, "dir", "canary"), []byte("outside"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	canaryHash := treeHash(t, canary)
 
 	for _, tc := range []struct{ name, class string }{{"delete", del.Name}, {"archive", arch.Name}} {
