@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 	"github.com/mazdermind/hostpath-provisioner/test/framework"
 )
@@ -152,4 +151,3 @@ func writeSummary(t *testing.T, repo, subset string, elapsed time.Duration, s su
 		t.Errorf("writing %s: %v", path, err)
 	}
 }
-

@@ -3,7 +3,6 @@ package conformance
 import (
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 )
 
@@ -48,16 +47,6 @@ func skipPattern() string {
 		parts[i] = "(" + e.Spec + ")"
 	}
 	return strings.Join(parts, "|")
-}
-
-// excludedBy returns the exclusion that matches a spec's text, if any.
-func excludedBy(spec string) (exclusion, bool) {
-	for _, e := range exclusions {
-		if regexp.MustCompile(e.Spec).MatchString(spec) {
-			return e, true
-		}
-	}
-	return exclusion{}, false
 }
 
 // checkDocumented fails when CONFORMANCE.md does not list an exclusion

@@ -78,15 +78,6 @@ func (e *tenantEnv) namespace(t *testing.T) string {
 	return ns
 }
 
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
 // deleteClaims deletes the tenants' pods and claims while the provisioner
 // still runs, and waits for it to remove the volumes it made.
 func (e *tenantEnv) deleteClaims(t *testing.T) {
