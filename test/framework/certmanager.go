@@ -74,8 +74,11 @@ func (c *Cluster) writeCertManagerCRDs(ctx context.Context) (string, error) {
 	}
 	src := filepath.Join(strings.TrimSpace(string(out)), "deploy", "crds")
 	files, err := filepath.Glob(filepath.Join(src, "crd-*.yaml"))
-	if err != nil || len(files) == 0 {
-		return "", fmt.Errorf("no CRDs in %s: %v", src, err)
+	if err != nil {
+		return "", fmt.Errorf("no CRDs in %s: %w", src, err)
+	}
+	if len(files) == 0 {
+		return "", fmt.Errorf("no CRDs in %s", src)
 	}
 	dst := c.layout.path("crds")
 	if err := os.MkdirAll(dst, 0o755); err != nil {

@@ -264,7 +264,10 @@ func (c *Cluster) run(ctx context.Context, name, bin string, args []string, read
 	}
 	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, c.opts.ReadyTimeout, true, func(ctx context.Context) (bool, error) {
 		if p.exited() {
-			return false, fmt.Errorf("%s exited (%v)", name, p.waitErr)
+			if p.waitErr == nil {
+				return false, fmt.Errorf("%s exited (status 0)", name)
+			}
+			return false, fmt.Errorf("%s exited (%w)", name, p.waitErr)
 		}
 		return ready(ctx), nil
 	})

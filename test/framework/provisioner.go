@@ -55,7 +55,7 @@ func ProvisionerBinary(t testing.TB) string {
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("building hostpath-provisioner: %v\n%s", err, out)
+			buildErr = fmt.Errorf("building hostpath-provisioner: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {
@@ -128,7 +128,11 @@ func (p *Provisioner) start() {
 		p.t.Fatalf("starting hostpath-provisioner: %v", err)
 	}
 	p.exited = make(chan struct{})
-	go func() { p.cmd.Wait(); logf.Close(); close(p.exited) }()
+	go func() {
+		_ = p.cmd.Wait() // how it ended is read from p.cmd.ProcessState
+		logf.Close()
+		close(p.exited)
+	}()
 	p.waitReady()
 }
 
