@@ -24,9 +24,18 @@ $(GO) test -count=1 -timeout $(2) -v $(1) 2>&1 | tee $(3) | grep -E '^(=== RUN|-
 	grep -qE '^(ok|PASS)' $(3) && ! grep -qE '^(FAIL|--- FAIL|panic)' $(3)
 endef
 
-.PHONY: all build image push image-test test unit e2e demo deps apt-deps go-deps cluster-bins conformance-bins conformance conformance-ci cluster-up cluster-down bench manifests verify-manifests vet vuln clean
+.PHONY: all help build image push image-test test unit e2e demo deps apt-deps go-deps cluster-bins conformance-bins conformance conformance-ci cluster-up cluster-down bench manifests verify-manifests vet vuln clean
 
 all: build
+
+## help: the documented targets, in the order they appear: each `## target: text` comment block of this Makefile
+## (its first line names the target, further `##` lines continue the text).
+help:
+	@awk '/^## / { text = substr($$0, 4); i = index(text, ": "); \
+	               if (!block && i) printf "  %-26s %s\n", substr(text, 1, i - 1), substr(text, i + 2); \
+	               else printf "  %-26s %s\n", "", text; \
+	               block = 1; next } \
+	      { block = 0 }' $(MAKEFILE_LIST)
 
 ## deps: everything a fresh Debian 12 machine needs (apt packages, Go modules).
 deps: apt-deps go-deps
@@ -80,6 +89,7 @@ push: image
 image-test: apt-deps
 	$(GO) test -count=1 -timeout 30m ./hack/image/...
 
+## vet: go vet ./...
 vet:
 	$(GO) vet ./...
 
@@ -87,6 +97,7 @@ vet:
 vuln:
 	hack/vuln.sh
 
+## unit: the unit tests with -race.
 unit:
 	$(GO) test -race -count=1 ./cmd/... ./pkg/... ./webhook/...
 
@@ -139,6 +150,8 @@ cluster-down:
 demo: deps cluster-bins build
 	$(GO) run ./test/framework/cmd/cluster demo
 
+## bench: the volume benchmarks, then provisioning on the loopback cluster at kube-controller-manager's default
+## client rate and at --kube-api-qps=500 (BENCHMARKS.md).
 bench: deps cluster-bins build
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./pkg/volume/
 	@echo "== loopback cluster, kube-controller-manager at its default client rate"
@@ -146,5 +159,6 @@ bench: deps cluster-bins build
 	@echo "== kube-controller-manager with --kube-api-qps=500 --kube-api-burst=1000"
 	HPP_E2E_KCM_ARGS="--kube-api-qps=500 --kube-api-burst=1000" $(GO) test -run '^$$' -bench Provision -benchtime 1x -timeout 60m ./test/bench/...
 
+## clean: remove the binary, the e2e log and the image (bin/tools, bin/cluster and bin/conformance stay).
 clean:
 	rm -rf $(BIN)/hostpath-provisioner $(BIN)/e2e.log $(BIN)/image
