@@ -24,7 +24,7 @@ $(GO) test -count=1 -timeout $(2) -v $(1) 2>&1 | tee $(3) | grep -E '^(=== RUN|-
 	grep -qE '^(ok|PASS)' $(3) && ! grep -qE '^(FAIL|--- FAIL|panic)' $(3)
 endef
 
-.PHONY: all help build image push image-test test unit e2e demo deps apt-deps go-deps cluster-bins conformance-bins conformance conformance-ci cluster-up cluster-down bench manifests verify-manifests vet vuln clean
+.PHONY: all help build image push image-test test unit e2e demo deps apt-deps go-deps cluster-bins conformance-bins conformance conformance-ci cluster-up cluster-down bench manifests verify-manifests vet lint vuln clean
 
 all: build
 
@@ -56,6 +56,7 @@ go-deps:
 	cd test/tools/certmanager && $(GO) mod download
 	cd test/tools/kustomize && $(GO) mod download
 	cd test/tools/helm && $(GO) mod download
+	cd test/tools/golangci-lint && $(GO) mod download
 	cd test/tools/conformance && $(GO) mod download
 
 ## cluster-bins: etcd, Kubernetes and cert-manager built from the module proxy, cached in bin/cluster.
@@ -93,6 +94,16 @@ image-test: apt-deps
 vet:
 	$(GO) vet ./...
 
+## lint: golangci-lint v2 with .golangci.yml (pinned in test/tools/golangci-lint, built into bin/tools) over the main
+## module and the storage suites' module test/tools/conformance (the first run takes about 3 minutes, later ones seconds).
+lint:
+	hack/build-tools.sh golangci-lint
+	@rc=0; \
+	echo "[lint] main module"; $(BIN)/tools/golangci-lint run ./... || rc=$$?; \
+	echo "[lint] test/tools/conformance"; \
+	(cd test/tools/conformance && $(CURDIR)/$(BIN)/tools/golangci-lint run -c $(CURDIR)/.golangci.yml ./...) || rc=$$?; \
+	exit $$rc
+
 ## vuln: govulncheck over ./... against a database built locally from the pinned golang.org/x/vulndb snapshot (module proxy only).
 vuln:
 	hack/vuln.sh
@@ -104,7 +115,7 @@ unit:
 e2e: deps cluster-bins tools build
 	$(call cluster-test,./test/e2e/...,60m,$(BIN)/e2e.log)
 
-## tools: kustomize and helm built from the module proxy (pinned in test/tools/kustomize, test/tools/helm), cached in bin/tools.
+## tools: kustomize, helm and golangci-lint built from the module proxy (pinned in test/tools/<name>), cached in bin/tools.
 .PHONY: tools chart-lint chart-package
 tools:
 	hack/build-tools.sh
@@ -126,9 +137,9 @@ chart-lint: tools
 chart-package: chart-lint
 	$(BIN)/tools/helm package charts/hostpath-provisioner --destination $(BIN)/charts
 
-## test: the whole suite, from a fresh clone: deps, vet, govulncheck, unit tests with -race, the image on three
-## architectures, manifests, e2e on a loopback cluster, and Kubernetes' own storage suites (CONFORMANCE.md).
-test: deps vet vuln unit image-test verify-manifests e2e conformance
+## test: the whole suite, from a fresh clone: deps, vet, golangci-lint, govulncheck, unit tests with -race, the image
+## on three architectures, manifests, e2e on a loopback cluster, and Kubernetes' own storage suites (CONFORMANCE.md).
+test: deps vet lint vuln unit image-test verify-manifests e2e conformance
 
 ## conformance: every spec of Kubernetes' own storage suites that applies to us, Serial and Slow included,
 ## against dist/install.yaml on the loopback cluster (CONFORMANCE.md).
