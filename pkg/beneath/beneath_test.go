@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -432,9 +431,13 @@ func TestOpenDirAtOpensOnlyARealDirectoryAndSaysWhyNot(t *testing.T) {
 				unix.Close(fd)
 				t.Fatalf("OpenDirAt(%s) opened it", tt.name)
 			}
+			matches := false
+			for _, w := range tt.want {
+				matches = matches || errors.Is(err, w)
+			}
 			// Bare: the caller's message names the entry, once.
 			var errno unix.Errno
-			if !errors.As(err, &errno) || err.Error() != errno.Error() || !slices.Contains(tt.want, errno) {
+			if !matches || !errors.As(err, &errno) || err.Error() != errno.Error() {
 				t.Errorf("OpenDirAt(%s) = %q, want the bare errno, one of %v", tt.name, err, tt.want)
 			}
 		})
