@@ -15,7 +15,6 @@ import (
 
 	"github.com/mazdermind/hostpath-provisioner/pkg/beneath"
 	"github.com/mazdermind/hostpath-provisioner/pkg/copytree"
-	"github.com/mazdermind/hostpath-provisioner/pkg/quota"
 )
 
 // CloneMethod says how a clone was made.
@@ -178,18 +177,15 @@ func (s *Store) Clone(src, dst string, limit Limit, opt CloneOptions) (how Clone
 	}()
 
 	snapshot := false
-	if useQuota && s.kind == quota.Btrfs && quota.IsSubvolume(int(srcDir.Fd())) {
-		// A snapshot would leave nested subvolumes out (they show up as
-		// empty directories), so a source with any is copied instead.
-		nested, err := quota.HasNestedSubvolumes(int(srcDir.Fd()))
-		if err != nil {
+	sn, ok := s.backend.(snapshotter)
+	if useQuota && ok {
+		if snapshot, err = sn.CanSnapshot(srcDir); err != nil {
 			return "", false, err
 		}
-		snapshot = !nested
 	}
 	if snapshot {
 		how = CloneSnapshot
-		enforced, err = s.snapshotInto(srcDir, tmp, limit)
+		enforced, err = s.snapshotInto(sn, srcDir, tmp, limit)
 	} else {
 		how = CloneCopy
 		report.p.Method = how
@@ -206,14 +202,14 @@ func (s *Store) Clone(src, dst string, limit Limit, opt CloneOptions) (how Clone
 }
 
 // snapshotInto makes tmp a snapshot of srcDir and limits it.
-func (s *Store) snapshotInto(srcDir *os.File, tmp string, limit Limit) (bool, error) {
+func (s *Store) snapshotInto(sn snapshotter, srcDir *os.File, tmp string, limit Limit) (bool, error) {
 	// Making the parents (and so the registry's part) is structural; once
 	// tmp is in the parent, pruning leaves the parent alone.
 	s.mu.Lock()
 	err := s.makeParents(tmp)
 	if err == nil {
-		err = s.inParent(tmp, func(parentFd int, name string) error {
-			return quota.Snapshot(int(srcDir.Fd()), parentFd, name)
+		err = inParent(s.dir, tmp, func(parentFd int, name string) error {
+			return sn.Snapshot(srcDir, parentFd, name)
 		})
 	}
 	s.mu.Unlock()
@@ -357,22 +353,18 @@ func (s *Store) adopt(dst string, useQuota bool, limit Limit) (bool, error) {
 	if !useQuota {
 		return false, nil
 	}
-	if s.kind == quota.Btrfs {
-		dir, err := s.openDir(dst)
-		if err != nil {
-			return false, fmt.Errorf("opening %q: %w", dst, err)
-		}
-		sub := quota.IsSubvolume(int(dir.Fd()))
-		dir.Close()
-		if !sub {
-			return false, nil // copied while quota was off: nothing to limit
-		}
+	own, err := s.backend.HasOwnLimit(dst)
+	if err != nil {
+		return false, err
+	}
+	if !own {
+		return false, nil // on btrfs, copied while quota was off: nothing to limit
 	}
 	return s.limit(dst, limit)
 }
 
-// discard removes the clone in progress at tmp, and with project quotas
-// the limit of its project, as Remove does for a volume (without pruning
+// discard removes the clone in progress at tmp and releases its limit, as
+// Remove does for a volume (without pruning
 // parents: dst is about to need them). A missing tmp is success.
 func (s *Store) discard(tmp string) error {
 	parent, name, err := beneath.OpenParent(s.dir, tmp)

@@ -63,7 +63,7 @@ func fakeStore(t *testing.T) (*Store, string, *fakeProjects) {
 	t.Helper()
 	s, base := newStore(t)
 	f := newFakeProjects()
-	s.kind, s.fsName, s.projects = quota.Project, "xfs with project quotas", fakeKernel{f, t}
+	s.backend, s.fsName = newProjectBackend(s.dir, fakeKernel{f, t}), "xfs with project quotas"
 	return s, base, f
 }
 
@@ -235,7 +235,7 @@ func TestCreateWithProjectQuotasSkipsIDsTheKernelHasInUse(t *testing.T) {
 
 func TestConcurrentCreatesNeverShareAProjectID(t *testing.T) {
 	s, base, f := fakeStore(t)
-	s.projectHint = func(string) uint32 { return quota.ProjectIDMin } // every search starts at the same ID
+	s.backend.(*projectBackend).hint = func(string) uint32 { return quota.ProjectIDMin } // every search starts at the same ID
 	f.slowInUse = true
 	const n = 12
 	var wg sync.WaitGroup
@@ -350,7 +350,7 @@ func TestAKernelThatWillNotLimitLeavesAutoUnenforcedAndRefusesRequired(t *testin
 
 func TestQuotaRequiredSaysWhatTheAdminMustDoForProjectQuotas(t *testing.T) {
 	s, base, f := fakeStore(t)
-	s.kind = quota.None
+	s.backend = noBackend{s.dir}
 	s.fsName = "xfs without the prjquota mount option (mount it with -o prjquota; XFS switches quotas on only at mount, not at remount)"
 	_, err := s.Create("vol", 0o777, Owner{}, Limit{Bytes: 1 << 20, Mode: policy.QuotaRequired})
 	if err == nil {
@@ -526,7 +526,8 @@ func TestUsageWithProjectQuotasComesFromTheProject(t *testing.T) {
 	f.mu.Lock()
 	f.quotas[id].Used = 0
 	f.mu.Unlock()
-	s.projects = disabledUsage{s.projects}
+	p := s.backend.(*projectBackend)
+	p.kernel = disabledUsage{p.kernel}
 	if u, err := s.Usage("vol", 10); err != nil || u.Source != FromWalk {
 		t.Errorf("project quotas off: %+v, %v; want a walk", u, err)
 	}

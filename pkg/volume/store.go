@@ -1,51 +1,3 @@
-// Package volume does the directory work of the provisioner: it creates,
-// removes, archives, clones, resizes and measures volume directories below
-// the base path of one node.
-//
-// The boundary it keeps is the volume, not only the base path. The owner
-// of a volume is root inside it and can put anything there: symlinks to
-// anywhere, swaps while we work. So:
-//
-//   - No symlink is ever followed below the base path, in any component,
-//     by any operation. The base path is held open and every path below it
-//     is resolved through package beneath (openat2 with RESOLVE_BENEATH and
-//     RESOLVE_NO_SYMLINKS, or an O_NOFOLLOW walk from the held descriptor).
-//     A component that is a symlink means touching nothing: the error
-//     wraps a *beneath.SymlinkError that names the component. Trees are
-//     walked, copied and removed from descriptors, one name at a time.
-//   - Volumes never nest: no volume's directory is inside another's or
-//     holds one, retained and archived volumes included.
-//
-// How a volume is recognised on disk: by the registry in the base path,
-// the directory .hostpath-provisioner (mode 0700, made and written only by
-// this process). It lies outside every volume, because no volume path has
-// a component that starts with "." (the path policy renders none and
-// Create refuses them), so no tenant can reach it. Nothing a tenant can
-// change (files, extended attributes, mode, owner of its own directory)
-// takes part. It holds
-//
-//   - volumes/<sha256 of the path>: one per volume directory, holding the
-//     path and the PV name. Create writes it (synced) before it makes the
-//     directory, Clone before it renames the finished clone into place,
-//     Archive for the archive's name; Remove deletes it once the tree is
-//     gone. A retained volume keeps it forever, so its directory still
-//     blocks nesting after its PV is deleted. An entry whose directory does
-//     not exist blocks nothing. Register adopts the volumes of older
-//     versions, which kept no registry.
-//   - parents/<sha256 of the path>: one per parent directory the store made
-//     for a nested pathPattern. After a removal or an archive only those
-//     are cleaned up, and only while they are empty and not volumes
-//     themselves: an admin's directory is never removed, nor a directory
-//     that is or holds a volume.
-//
-// Create refuses a path below a registered volume whose directory exists
-// (ErrNested) and a path that exists and is not empty (ErrCollision, which
-// covers a new volume that would hold an existing one); Remove and Archive
-// refuse a volume that holds another (left by an older version). The
-// structural steps (check, register, make, rename, unregister, prune) are
-// serialised within the process. A second process on the same base path,
-// as during a rollout whose old and new pods overlap, is not serialised
-// with this one; that would need a lock on the filesystem.
 package volume
 
 import (
@@ -81,28 +33,16 @@ var ErrNested = errors.New("volume directories must not nest")
 
 // Store is the base path of one node.
 type Store struct {
-	base   string
-	dir    *os.File   // the base path, held open: every path below it is resolved from here
-	kind   quota.Kind // how sizes can be enforced here
-	fsName string     // the filesystem type, for messages; with kind None, what is missing for sizes
+	base    string
+	dir     *os.File     // the base path, held open: every path below it is resolved from here
+	backend quotaBackend // how sizes are enforced here, chosen once by Open
+	fsName  string       // the filesystem type, for messages; where sizes are not enforced, what is missing for them
 
 	// mu serialises the structural part of Create, Clone, Remove, Archive
 	// and Register: the nesting checks, the registry and the directories
 	// they make, rename and prune. Long work (removing or copying a tree)
 	// runs outside it.
 	mu sync.Mutex
-
-	// Project quotas (kind Project): the kernel calls, behind an interface
-	// so tests can run without a kernel that has quota support, and where
-	// the search for a free project ID starts.
-	projects    projectQuotas
-	projectHint func(rel string) uint32
-	// idMu serialises choosing and claiming project IDs: choosing (is the
-	// ID free?) and claiming (set its limit) are two calls, and two Creates
-	// in between would share an ID and so one limit. The process has one
-	// Store per base path; a second process on the same filesystem is not
-	// serialised with this one, which would need a lock on the filesystem.
-	idMu sync.Mutex
 }
 
 // Open opens the base path. It must exist: creating it here would hide a
@@ -112,16 +52,18 @@ func Open(base string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening base path: %w", &fs.PathError{Op: "open", Path: base, Err: err})
 	}
-	s := &Store{base: base, dir: os.NewFile(uintptr(fd), base), projects: kernelProjects{}, projectHint: quota.ProjectIDHint}
-	if s.kind, s.fsName, err = quota.Detect(fd); err != nil {
+	s := &Store{base: base, dir: os.NewFile(uintptr(fd), base)}
+	kind, fsName, err := quota.Detect(fd)
+	if err != nil {
 		s.dir.Close()
 		return nil, fmt.Errorf("base path %s: %w", base, err)
 	}
+	s.backend, s.fsName = newQuotaBackend(kind, s.dir), fsName
 	return s, nil
 }
 
 // QuotaKind is how this base path can enforce volume sizes.
-func (s *Store) QuotaKind() quota.Kind { return s.kind }
+func (s *Store) QuotaKind() quota.Kind { return s.backend.Kind() }
 
 // Limit is the size a new volume may use and how strictly it is enforced.
 type Limit struct {
@@ -228,7 +170,7 @@ func (s *Store) CreateVolume(rel string, opt CreateOptions) (enforced bool, err 
 
 // useQuota says whether limit is to be enforced here.
 func (s *Store) useQuota(limit Limit) bool {
-	return limit.Mode != policy.QuotaOff && s.kind.Enforces()
+	return limit.Mode != policy.QuotaOff && s.backend.Kind().Enforces()
 }
 
 // quotaPossible refuses a limit that must be enforced where it cannot be.
@@ -251,8 +193,8 @@ func (s *Store) create(rel string, mode fs.FileMode, owner Owner, limit Limit) (
 	}
 	// Start private and open up only after chown, so there is no moment in
 	// which the wrong user could write into the new directory.
-	if useQuota && s.kind == quota.Btrfs {
-		err = s.createSubvolume(rel)
+	if useQuota {
+		err = s.backend.MakeDir(rel)
 	} else {
 		err = beneath.Mkdir(s.dir, rel, 0o700)
 	}
@@ -371,11 +313,12 @@ func (s *Store) openDir(rel string) (*os.File, error) {
 	return beneath.OpenDir(s.dir, rel)
 }
 
-// inParent calls fn with rel's parent directory, open (resolved without
-// following a symlink), and rel's last component: a single name, so what
-// the kernel does lands in that directory and no symlink can redirect it.
-func (s *Store) inParent(rel string, fn func(parentFd int, name string) error) error {
-	parent, name, err := beneath.OpenParent(s.dir, rel)
+// inParent calls fn with the parent directory of rel below base, open
+// (resolved without following a symlink), and rel's last component: a
+// single name, so what the kernel does lands in that directory and no
+// symlink can redirect it.
+func inParent(base *os.File, rel string, fn func(parentFd int, name string) error) error {
+	parent, name, err := beneath.OpenParent(base, rel)
 	if err != nil {
 		return fmt.Errorf("opening the parent directory of %q: %w", rel, err)
 	}
@@ -383,19 +326,22 @@ func (s *Store) inParent(rel string, fn func(parentFd int, name string) error) e
 	return fn(int(parent.Fd()), name)
 }
 
-func (s *Store) createSubvolume(rel string) error {
-	err := s.inParent(rel, quota.CreateSubvolume)
-	if errors.Is(err, unix.EEXIST) {
-		return fs.ErrExist
+// inDir calls fn with the directory rel below base, open (resolved without
+// following a symlink in any component).
+func inDir(base *os.File, rel string, fn func(fd int) error) error {
+	dir, err := beneath.OpenDir(base, rel)
+	if err != nil {
+		return fmt.Errorf("opening %q: %w", rel, err)
 	}
-	return err
+	defer dir.Close()
+	return fn(int(dir.Fd()))
 }
 
 // removeEmpty removes rel if it is an empty directory. rmdir, unlike a
 // removal of whatever is there, fails on anything else, rather than lose
 // what someone put there meanwhile.
 func (s *Store) removeEmpty(rel string) error {
-	return s.inParent(rel, func(parentFd int, name string) error {
+	return inParent(s.dir, rel, func(parentFd int, name string) error {
 		return unix.Unlinkat(parentFd, name, unix.AT_REMOVEDIR)
 	})
 }
@@ -406,12 +352,7 @@ func (s *Store) removeEmpty(rel string) error {
 // Without quotas on the filesystem, "auto" carries on unenforced and
 // "required" fails.
 func (s *Store) limit(rel string, limit Limit) (bool, error) {
-	var err error
-	if s.kind == quota.Project {
-		err = s.limitProject(rel, limit.Bytes)
-	} else {
-		err = s.setLimit(rel, limit.Bytes)
-	}
+	err := s.backend.Limit(rel, limit.Bytes)
 	switch {
 	case err == nil:
 		return true, nil
@@ -420,20 +361,6 @@ func (s *Store) limit(rel string, limit Limit) (bool, error) {
 	default:
 		return false, fmt.Errorf("limiting %q to %d bytes: %w", rel, limit.Bytes, quota.Hint(err))
 	}
-}
-
-// setLimit changes the limit of the existing volume rel: the qgroup limit
-// of a subvolume, or the limit of the project the directory already has.
-func (s *Store) setLimit(rel string, bytes int64) error {
-	if s.kind == quota.Project {
-		return s.setProjectLimit(rel, bytes)
-	}
-	dir, err := s.openDir(rel)
-	if err != nil {
-		return fmt.Errorf("opening %q: %w", rel, err)
-	}
-	defer dir.Close()
-	return quota.SetLimit(int(dir.Fd()), uint64(max(bytes, 0)))
 }
 
 // checkAdoptable accepts an existing rel as a fresh volume's directory only
@@ -511,8 +438,9 @@ func (s *Store) Check(rel string) error {
 // then the parents the store made for it that are now empty. A missing
 // tree is success: deletion may be retried after a crash halfway through.
 // A symlink in any component of rel, or a volume inside rel's tree, means
-// nothing is removed. With project quotas the limit of the volume's
-// project is cleared once the tree is gone, which frees the ID.
+// nothing is removed. What the volume's limit holds is released once the
+// tree is gone (with project quotas that clears the project's limit, which
+// frees the ID).
 func (s *Store) Remove(rel string) error {
 	if err := checkPath(rel); err != nil {
 		return err
@@ -573,24 +501,24 @@ func (s *Store) openVolume(op, rel string) (parent *os.File, name string, err er
 }
 
 // removeTree removes the tree name in parent (rel, for messages), calls
-// removed (if any) once it is gone, and with project quotas clears the
-// limit of the project it had. The project is read before the tree goes:
-// afterwards nothing says which it was. Failing to read it does not stop
-// the removal; the limit then stays on an ID without files, which Space
-// does not count.
+// removed (if any) once it is gone, and has the backend release the
+// volume's limit. What to release is read before the tree goes: with
+// project quotas, afterwards nothing says which project it was. Failing to
+// read it does not stop the removal; the limit then stays on an ID without
+// files, which Space does not count.
 func (s *Store) removeTree(parent *os.File, name, rel string, removed func()) error {
-	id, idErr := s.projectOf(int(parent.Fd()), name, rel)
+	release, relErr := s.backend.Release(int(parent.Fd()), name, rel)
 	if err := beneath.RemoveAll(parent, name); err != nil {
 		return fmt.Errorf("removing %q: %w", rel, err)
 	}
 	if removed != nil {
 		removed()
 	}
-	if id != 0 {
-		idErr = s.clearProjectLimit(id)
+	if release != nil {
+		relErr = release()
 	}
-	if idErr != nil {
-		return fmt.Errorf("removed %q, but its project quota limit is left: %w", rel, idErr)
+	if relErr != nil {
+		return fmt.Errorf("removed %q, but %w", rel, relErr)
 	}
 	return nil
 }
@@ -762,31 +690,19 @@ func quantity(bytes uint64) *resource.Quantity {
 }
 
 // Space reports the filesystem's capacity and, where sizes are enforced,
-// the sum of the limits already promised:
-//
-//   - btrfs with quotas on: the referenced-bytes limits of every level-0
-//     qgroup of a live subvolume on the filesystem, not only of the
-//     subvolumes under this base path. Telling those apart would take a
-//     path lookup per subvolume; all of them draw on the same Total, so
-//     counting the admin's limits too errs on the side of promising less.
-//   - project quotas: the limits of the project IDs in this provisioner's
-//     range (quota.ProjectIDMin..ProjectIDMax) that still have a file
-//     charged to them. An ID with a limit and nothing charged holds no
-//     volume: one left by a crash between setting a limit and giving the
-//     directory its ID, or a removal whose limit could not be cleared.
-//
-// Both read kernel state (a few tree searches or quotactl calls per
-// volume), with no disk I/O for a cached filesystem.
+// the sum of the limits already promised, as the backend counts them
+// (btrfs with quotas on: the limits of the qgroups of every live subvolume
+// on the filesystem; project quotas: the limits of this provisioner's
+// projects that still have a file charged to them). Both read kernel
+// state (a few tree searches or quotactl calls per volume), with no disk
+// I/O for a cached filesystem.
 func (s *Store) Space() (Space, error) {
 	var st unix.Statfs_t
 	if err := unix.Fstatfs(int(s.dir.Fd()), &st); err != nil {
 		return Space{}, fmt.Errorf("statfs %s: %w", s.base, err)
 	}
 	sp := Space{Total: st.Blocks * uint64(st.Bsize), Free: st.Bavail * uint64(st.Bsize)}
-	if !s.kind.Enforces() {
-		return sp, nil
-	}
-	reserved, enforcing, err := s.reserved()
+	reserved, enforcing, err := s.backend.Reserved()
 	if err != nil {
 		return Space{}, fmt.Errorf("base path %s: adding up the volumes' limits: %w", s.base, err)
 	}
@@ -799,37 +715,17 @@ func (s *Store) Space() (Space, error) {
 	return sp, nil
 }
 
-// reserved is the sum of the limits promised on this filesystem; enforcing
-// is false when its quotas are off.
-func (s *Store) reserved() (sum uint64, enforcing bool, err error) {
-	fd := int(s.dir.Fd())
-	switch s.kind {
-	case quota.Btrfs:
-		limits, err := quota.QgroupLimits(fd)
-		if quota.Unavailable(err) {
-			return 0, false, nil
-		}
-		if err != nil {
-			return 0, false, err
-		}
-		for _, l := range limits {
-			sum = addSaturating(sum, l)
-		}
-	case quota.Project:
-		projects, err := s.projects.Quotas(fd)
-		if quota.Unavailable(err) {
-			return 0, false, nil
-		}
-		if err != nil {
-			return 0, false, err
-		}
-		for _, q := range projects {
-			if q.Inodes > 0 {
-				sum = addSaturating(sum, q.Limit)
-			}
-		}
-	default:
+// promised is a backend's Reserved from the limits it read: not enforcing
+// where the kernel says its quotas are unavailable.
+func promised(limits []uint64, err error) (sum uint64, enforcing bool, _ error) {
+	if quota.Unavailable(err) {
 		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	for _, l := range limits {
+		sum = addSaturating(sum, l)
 	}
 	return sum, true, nil
 }
@@ -868,7 +764,7 @@ func (s *Store) Resize(rel string, bytes int64) error {
 	if err := checkPath(rel); err != nil {
 		return err
 	}
-	if err := s.setLimit(rel, bytes); err != nil {
+	if err := s.backend.SetLimit(rel, bytes); err != nil {
 		return fmt.Errorf("resizing %q to %d bytes: %w", rel, bytes, err)
 	}
 	return nil

@@ -66,50 +66,24 @@ func (s *Store) Usage(rel string, maxEntries int) (Usage, error) {
 // backendUsage reads the quota backend's figure for rel; ok is false when
 // it has none.
 func (s *Store) backendUsage(rel string) (u Usage, ok bool, err error) {
-	if !s.kind.Enforces() {
-		return Usage{}, false, nil
-	}
 	dir, err := s.openDir(rel)
 	if err != nil {
 		return Usage{}, false, nil // not a directory, a symlink, or gone: the walk says what it is
 	}
 	defer dir.Close()
-	fd := int(dir.Fd())
-	switch s.kind {
-	case quota.Btrfs:
-		if !quota.IsSubvolume(fd) {
-			// A plain directory (quota: off, or made before quotas were
-			// on) is charged to the qgroup of the subvolume around it,
-			// whose number says nothing about this volume.
-			return Usage{}, false, nil
-		}
-		used, limit, err := quota.QgroupUsage(fd)
-		if quota.Unavailable(err) {
-			return Usage{}, false, nil
-		}
-		if err != nil {
-			return Usage{}, false, err
-		}
-		return Usage{Used: clampInt64(used), Limit: clampInt64(limit), Source: FromQgroup}, true, nil
-	default:
-		id, err := s.projects.ProjectID(fd)
-		if err != nil {
-			return Usage{}, false, err
-		}
-		if !ourProject(id) {
-			// No project, or one the directory inherited from the admin's
-			// that may cover far more than this volume.
-			return Usage{}, false, nil
-		}
-		used, limit, err := s.projects.Usage(fd, id)
-		if quota.Unavailable(err) {
-			return Usage{}, false, nil
-		}
-		if err != nil {
-			return Usage{}, false, err
-		}
-		return Usage{Used: clampInt64(used), Limit: clampInt64(limit), Source: FromProjectQuota}, true, nil
+	return s.backend.Usage(dir)
+}
+
+// measured is a backend's Usage from the figures it read: none where the
+// kernel says its quotas are unavailable.
+func measured(src UsageSource, used, limit uint64, err error) (Usage, bool, error) {
+	if quota.Unavailable(err) {
+		return Usage{}, false, nil
 	}
+	if err != nil {
+		return Usage{}, false, err
+	}
+	return Usage{Used: clampInt64(used), Limit: clampInt64(limit), Source: src}, true, nil
 }
 
 func clampInt64(v uint64) int64 {

@@ -1,0 +1,39 @@
+package volume
+
+import (
+	"errors"
+	"os"
+
+	"github.com/mazdermind/hostpath-provisioner/pkg/beneath"
+	"github.com/mazdermind/hostpath-provisioner/pkg/quota"
+)
+
+// noBackend is a filesystem that cannot hold a volume to its size, or whose
+// quotas the admin has not switched on: sizes are recorded on the PV, not
+// enforced. The store asks it nothing for a new volume (quota "auto" goes
+// without a limit, "required" is refused before anything is made).
+type noBackend struct{ base *os.File }
+
+var errNoQuota = errors.New("this filesystem does not enforce sizes")
+
+func (noBackend) Kind() quota.Kind { return quota.None }
+
+func (n noBackend) MakeDir(rel string) error { return beneath.Mkdir(n.base, rel, 0o700) }
+
+func (noBackend) Limit(string, int64) error { return errNoQuota }
+
+// SetLimit is asked for by a resize of a PV that says its size is enforced,
+// made while this filesystem could enforce it. As when the backends were
+// one switch, the limit is tried as a btrfs qgroup limit, which any other
+// filesystem refuses (ENOTTY), so the resize fails.
+func (n noBackend) SetLimit(rel string, bytes int64) error {
+	return btrfsBackend(n).SetLimit(rel, bytes)
+}
+
+func (noBackend) HasOwnLimit(string) (bool, error) { return false, nil }
+
+func (noBackend) Release(int, string, string) (func() error, error) { return nil, nil }
+
+func (noBackend) Reserved() (uint64, bool, error) { return 0, false, nil }
+
+func (noBackend) Usage(*os.File) (Usage, bool, error) { return Usage{}, false, nil }
