@@ -12,6 +12,11 @@
 // On every other filesystem, or where the admin has not switched quotas on,
 // Detect reports None with a reason that says what is missing, so a class
 // with quota: required is refused with a message the admin can act on.
+//
+// This package is the kernel's side: the calls, their structures and what
+// their errors mean. When a volume gets its limit, and what is undone when
+// a step fails, is package volume's, whose quota backends (one per Kind,
+// chosen from Detect's answer) call these.
 package quota
 
 import (
