@@ -126,7 +126,7 @@ func managedBy(fields string) claimOpt {
 	return func(c *corev1.PersistentVolumeClaim) {
 		c.ManagedFields = []metav1.ManagedFieldsEntry{{
 			Manager: "kubectl-create", Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: "v1",
-			FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(fields)},
+			FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(fields),
 		}}
 	}
 }

@@ -156,7 +156,7 @@ func ownsStorageClassName(entries []metav1.ManagedFieldsEntry) bool {
 		var fields struct {
 			Spec map[string]json.RawMessage `json:"f:spec"`
 		}
-		if err := json.Unmarshal(e.FieldsV1.Raw, &fields); err != nil {
+		if err := json.Unmarshal(e.FieldsV1.GetRawBytes(), &fields); err != nil {
 			return true // unreadable: be conservative
 		}
 		if _, ok := fields.Spec["f:storageClassName"]; ok {
