@@ -46,11 +46,11 @@ func TestSnapshotCopiesASubvolumeAndTheCopiesStaySeparate(t *testing.T) {
 		t.Fatal(err)
 	}
 	srcDir := filepath.Join(mnt, "src")
-	os.MkdirAll(filepath.Join(srcDir, "sub"), 0o755)
+	must(t, os.MkdirAll(filepath.Join(srcDir, "sub"), 0o755))
 	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
-	os.WriteFile(filepath.Join(srcDir, "sub", "big"), big, 0o640)
-	os.WriteFile(filepath.Join(srcDir, "small"), []byte("original"), 0o600)
-	os.Symlink("/", filepath.Join(srcDir, "to-root"))
+	must(t, os.WriteFile(filepath.Join(srcDir, "sub", "big"), big, 0o640))
+	must(t, os.WriteFile(filepath.Join(srcDir, "small"), []byte("original"), 0o600))
+	must(t, os.Symlink("/", filepath.Join(srcDir, "to-root")))
 
 	src := mustOpenDir(t, srcDir)
 	if err := Snapshot(int(src.Fd()), int(parent.Fd()), "snap"); err != nil {
@@ -70,7 +70,7 @@ func TestSnapshotCopiesASubvolumeAndTheCopiesStaySeparate(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(snapDir, "small"), []byte("changed in the snapshot"), 0o600); err != nil {
 		t.Fatalf("the snapshot must be writable: %v", err)
 	}
-	os.WriteFile(filepath.Join(snapDir, "new"), []byte("x"), 0o600)
+	must(t, os.WriteFile(filepath.Join(snapDir, "new"), []byte("x"), 0o600))
 	if b, _ := os.ReadFile(filepath.Join(srcDir, "small")); string(b) != "original" {
 		t.Errorf("writing the snapshot changed the source: %q", b)
 	}
@@ -97,7 +97,7 @@ func TestIsSubvolumeTellsSubvolumesFromDirectories(t *testing.T) {
 	if err := CreateSubvolume(int(parent.Fd()), "vol"); err != nil {
 		t.Fatal(err)
 	}
-	os.Mkdir(filepath.Join(mnt, "dir"), 0o755)
+	must(t, os.Mkdir(filepath.Join(mnt, "dir"), 0o755))
 	tests := []struct {
 		name string
 		path string
@@ -125,7 +125,7 @@ func TestHasNestedSubvolumesSeesSubvolumesAnywhereBelow(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	os.MkdirAll(filepath.Join(mnt, "outer", "deep", "er"), 0o755)
+	must(t, os.MkdirAll(filepath.Join(mnt, "outer", "deep", "er"), 0o755))
 	if err := CreateSubvolume(int(mustOpenDir(t, filepath.Join(mnt, "outer", "deep", "er")).Fd()), "inner"); err != nil {
 		t.Fatal(err)
 	}

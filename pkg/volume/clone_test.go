@@ -68,7 +68,7 @@ func TestCloneCarriesEverythingAndFollowsNothing(t *testing.T) {
 			env := e.env(t)
 			outside := t.TempDir()
 			canary := filepath.Join(outside, "canary")
-			os.WriteFile(canary, []byte("keep me"), 0o644)
+			must(t, os.WriteFile(canary, []byte("keep me"), 0o644))
 			env.makeSrc(t, "ns/src")
 			src := filepath.Join(env.base, "ns/src")
 			copytreetest.FillSource(t, src, outside)
@@ -153,7 +153,7 @@ func TestCloneCarriesEverythingAndFollowsNothing(t *testing.T) {
 					}
 				}},
 				{"the source is unchanged by writes to the clone", func(t *testing.T) {
-					os.WriteFile(filepath.Join(dst, "data/hello.txt"), []byte("changed"), 0o644)
+					must(t, os.WriteFile(filepath.Join(dst, "data/hello.txt"), []byte("changed"), 0o644))
 					if b, _ := os.ReadFile(filepath.Join(src, "data/hello.txt")); string(b) != "hello" {
 						t.Errorf("source now reads %q", b)
 					}
@@ -203,7 +203,7 @@ func TestCloneOnBtrfs(t *testing.T) {
 		},
 		{
 			name:    "a plain directory is copied into a limited subvolume",
-			makeSrc: func(t *testing.T, s *Store, mnt string) { os.Mkdir(filepath.Join(mnt, "src"), 0o755) },
+			makeSrc: func(t *testing.T, s *Store, mnt string) { must(t, os.Mkdir(filepath.Join(mnt, "src"), 0o755)) },
 			limit:   Limit{Bytes: 8 << 20, Mode: policy.QuotaAuto}, want: CloneCopy, wantSubvolume: true, wantEnforced: true,
 		},
 		{
@@ -217,7 +217,7 @@ func TestCloneOnBtrfs(t *testing.T) {
 				if _, err := s.create("src/inner", 0o755, Owner{}, bigLimit); err != nil {
 					t.Fatal(err)
 				}
-				os.WriteFile(filepath.Join(mnt, "src/inner/nested"), []byte("nested"), 0o644)
+				must(t, os.WriteFile(filepath.Join(mnt, "src/inner/nested"), []byte("nested"), 0o644))
 			},
 			limit: Limit{Bytes: 8 << 20, Mode: policy.QuotaAuto}, want: CloneCopy, wantSubvolume: true, wantEnforced: true,
 		},
@@ -240,7 +240,7 @@ func TestCloneOnBtrfs(t *testing.T) {
 			}
 			defer s.Close()
 			tt.makeSrc(t, s, mnt)
-			os.WriteFile(filepath.Join(mnt, "src/data"), bytes.Repeat([]byte("d"), 1<<20), 0o644)
+			must(t, os.WriteFile(filepath.Join(mnt, "src/data"), bytes.Repeat([]byte("d"), 1<<20), 0o644))
 
 			how, enforced, err := s.Clone("src", "ns/clone", tt.limit, CloneOptions{})
 			if err != nil {
@@ -272,13 +272,13 @@ func TestCloneOnBtrfs(t *testing.T) {
 func TestCloneRefusesWhatItMustNotCopy(t *testing.T) {
 	s, base := newStore(t)
 	outside := t.TempDir()
-	os.WriteFile(filepath.Join(outside, "secret"), []byte("s"), 0o600)
-	os.MkdirAll(filepath.Join(base, "src/sub"), 0o755)
-	os.WriteFile(filepath.Join(base, "src/sub/f"), []byte("f"), 0o644)
-	os.Symlink("src", filepath.Join(base, "inside-link"))
-	os.Symlink(outside, filepath.Join(base, "outside-link"))
-	os.WriteFile(filepath.Join(base, "file"), []byte("f"), 0o644)
-	os.Symlink("src/sub", filepath.Join(base, "into-src")) // a parent that leads into the source
+	must(t, os.WriteFile(filepath.Join(outside, "secret"), []byte("s"), 0o600))
+	must(t, os.MkdirAll(filepath.Join(base, "src/sub"), 0o755))
+	must(t, os.WriteFile(filepath.Join(base, "src/sub/f"), []byte("f"), 0o644))
+	must(t, os.Symlink("src", filepath.Join(base, "inside-link")))
+	must(t, os.Symlink(outside, filepath.Join(base, "outside-link")))
+	must(t, os.WriteFile(filepath.Join(base, "file"), []byte("f"), 0o644))
+	must(t, os.Symlink("src/sub", filepath.Join(base, "into-src"))) // a parent that leads into the source
 
 	tests := []struct {
 		name, src, dst string
@@ -330,19 +330,21 @@ func TestCloneDestinationRules(t *testing.T) {
 			wantErr: ErrCollision,
 		},
 		{
-			name:    "a destination that is a symlink is a collision",
-			prepare: func(t *testing.T, s *Store, base string) { os.Symlink(t.TempDir(), filepath.Join(base, "dst")) },
+			name: "a destination that is a symlink is a collision",
+			prepare: func(t *testing.T, s *Store, base string) {
+				must(t, os.Symlink(t.TempDir(), filepath.Join(base, "dst")))
+			},
 			wantErr: ErrCollision,
 		},
 		{
 			name:    "an empty destination directory is replaced by the clone",
-			prepare: func(t *testing.T, s *Store, base string) { os.Mkdir(filepath.Join(base, "dst"), 0o700) },
+			prepare: func(t *testing.T, s *Store, base string) { must(t, os.Mkdir(filepath.Join(base, "dst"), 0o700)) },
 		},
 		{
 			name: "the leftover of an interrupted clone is removed and the clone done again",
 			prepare: func(t *testing.T, s *Store, base string) {
 				writeTree(t, base, ".clone-dst/half-copied", ".clone-dst/stale/deeper")
-				os.Chmod(filepath.Join(base, ".clone-dst/stale"), 0o500)
+				must(t, os.Chmod(filepath.Join(base, ".clone-dst/stale"), 0o500))
 			},
 		},
 		{
@@ -461,7 +463,7 @@ func TestCloneWithProjectQuotas(t *testing.T) {
 			t.Fatal(err)
 		}
 		leftover := f.projectOf(t, filepath.Join(base, ".clone-dst"))
-		os.Symlink("src", filepath.Join(base, "into-src"))
+		must(t, os.Symlink("src", filepath.Join(base, "into-src")))
 		if _, _, err := s.Clone("src", "into-src/dst", limit, CloneOptions{}); err == nil {
 			t.Fatal("a clone into its own source succeeded")
 		}

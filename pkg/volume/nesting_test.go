@@ -44,7 +44,7 @@ func mustBeGone(t *testing.T, base string, rels ...string) {
 func TestAVolumeInsideAnotherIsRefusedNamingTheOtherAndItsPV(t *testing.T) {
 	s, base := newStore(t)
 	mustCreate(t, s, "ns/a", "pvc-a")
-	os.MkdirAll(filepath.Join(base, "ns/a/l"), 0o755) // the owner of a made it
+	must(t, os.MkdirAll(filepath.Join(base, "ns/a/l"), 0o755)) // the owner of a made it
 	before := beneathtest.Snapshot(t, filepath.Join(base, "ns/a"))
 
 	_, err := s.CreateVolume("ns/a/l/data", CreateOptions{PV: "pvc-b", Mode: 0o777})
@@ -160,7 +160,7 @@ func TestPruningNeverRemovesAVolumeOrADirectoryItDidNotMake(t *testing.T) {
 	})
 	t.Run("an admin's directory stays", func(t *testing.T) {
 		s, base := newStore(t)
-		os.Mkdir(filepath.Join(base, "mnt"), 0o755) // a mount point, say
+		must(t, os.Mkdir(filepath.Join(base, "mnt"), 0o755)) // a mount point, say
 		mustCreate(t, s, "mnt/vol", "pvc-1")
 		if err := s.Remove("mnt/vol"); err != nil {
 			t.Fatal(err)
@@ -189,9 +189,9 @@ func TestPruningNeverRemovesAVolumeOrADirectoryItDidNotMake(t *testing.T) {
 func TestAVolumeHoldingAnotherIsNeitherRemovedNorArchived(t *testing.T) {
 	s, base := newStore(t)
 	for _, d := range []string{"ns/a/l/data"} {
-		os.MkdirAll(filepath.Join(base, d), 0o755)
+		must(t, os.MkdirAll(filepath.Join(base, d), 0o755))
 	}
-	os.WriteFile(filepath.Join(base, "ns/a/l/data/canary"), []byte("b's"), 0o644)
+	must(t, os.WriteFile(filepath.Join(base, "ns/a/l/data/canary"), []byte("b's"), 0o644))
 	for rel, pv := range map[string]string{"ns/a": "pvc-a", "ns/a/l/data": "pvc-b"} {
 		if err := s.Register(rel, pv); err != nil {
 			t.Fatal(err)
@@ -205,13 +205,13 @@ func TestAVolumeHoldingAnotherIsNeitherRemovedNorArchived(t *testing.T) {
 		t.Errorf("Archive = %v, want ErrNested", err)
 	}
 	// The outer owner moving the inner volume away does not help.
-	os.Rename(filepath.Join(base, "ns/a/l"), filepath.Join(base, "ns/a/m"))
-	os.Symlink("m", filepath.Join(base, "ns/a/l"))
+	must(t, os.Rename(filepath.Join(base, "ns/a/l"), filepath.Join(base, "ns/a/m")))
+	must(t, os.Symlink("m", filepath.Join(base, "ns/a/l")))
 	if err := s.Remove("ns/a"); !errors.Is(err, ErrNested) {
 		t.Errorf("Remove after the inner volume was moved = %v, want ErrNested", err)
 	}
 	os.Remove(filepath.Join(base, "ns/a/l"))
-	os.Rename(filepath.Join(base, "ns/a/m"), filepath.Join(base, "ns/a/l"))
+	must(t, os.Rename(filepath.Join(base, "ns/a/m"), filepath.Join(base, "ns/a/l")))
 	if after := beneathtest.Snapshot(t, base); after != before {
 		t.Errorf("the tree changed:\n%s\nwas\n%s", after, before)
 	}
@@ -244,7 +244,7 @@ func TestNewVolumesMayNotHaveComponentsStartingWithADot(t *testing.T) {
 		}
 	}
 	// An existing PV's path with such a component can still be removed.
-	os.MkdirAll(filepath.Join(base, "ns/.old/f"), 0o755)
+	must(t, os.MkdirAll(filepath.Join(base, "ns/.old/f"), 0o755))
 	if err := s.Remove("ns/.old"); err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +277,7 @@ func TestRegisterIsIdempotentAndTheRegistryIsPrivate(t *testing.T) {
 func TestARegistryThatIsASymlinkIsRefused(t *testing.T) {
 	s, base := newStore(t)
 	outside := t.TempDir()
-	os.Symlink(outside, filepath.Join(base, registryDir))
+	must(t, os.Symlink(outside, filepath.Join(base, registryDir)))
 	if _, err := s.CreateVolume("v", CreateOptions{Mode: 0o777}); !errors.Is(err, beneath.ErrSymlink) {
 		t.Errorf("err = %v, want a symlink error", err)
 	}
@@ -291,7 +291,7 @@ func TestWritableFollowsNoSymlink(t *testing.T) {
 	s, base := newStore(t)
 	outside := t.TempDir()
 	target := filepath.Join(outside, "target")
-	os.Symlink(target, filepath.Join(base, fmt.Sprintf(".hostpath-provisioner-probe-%d", os.Getpid())))
+	must(t, os.Symlink(target, filepath.Join(base, fmt.Sprintf(".hostpath-provisioner-probe-%d", os.Getpid()))))
 	if err := s.Writable(); err == nil {
 		t.Error("the probe was created through a symlink")
 	}
@@ -320,10 +320,10 @@ func newSwapFixture(t *testing.T, newStore func(t *testing.T) (*Store, string)) 
 		filepath.Join(base, "other/vol/mid/vol"), filepath.Join(base, "other/vol/vol"),
 		filepath.Join(f.outside, "mid/vol"), filepath.Join(f.outside, "vol"),
 	} {
-		os.MkdirAll(d, 0o755)
-		os.WriteFile(filepath.Join(d, "canary"), []byte("keep "+d), 0o644)
+		must(t, os.MkdirAll(d, 0o755))
+		must(t, os.WriteFile(filepath.Join(d, "canary"), []byte("keep "+d), 0o644))
 	}
-	os.WriteFile(filepath.Join(base, swapPath, "data"), []byte("the victim's"), 0o644)
+	must(t, os.WriteFile(filepath.Join(base, swapPath, "data"), []byte("the victim's"), 0o644))
 	return f
 }
 
@@ -446,14 +446,14 @@ func TestDeletingAVolumeWhosePathAnotherTenantSwappedTouchesNoOtherVolume(t *tes
 	s, base := newStore(t)
 	mustCreate(t, s, "ns/a", "pvc-a")
 	mustCreate(t, s, "victim/c", "pvc-c")
-	os.WriteFile(filepath.Join(base, "victim/c/canary"), []byte("c's"), 0o644)
-	os.MkdirAll(filepath.Join(base, "victim/c/data"), 0o755)
-	os.MkdirAll(filepath.Join(base, "ns/a/l/data"), 0o755)
+	must(t, os.WriteFile(filepath.Join(base, "victim/c/canary"), []byte("c's"), 0o644))
+	must(t, os.MkdirAll(filepath.Join(base, "victim/c/data"), 0o755))
+	must(t, os.MkdirAll(filepath.Join(base, "ns/a/l/data"), 0o755))
 	if err := s.Register("ns/a/l/data", "pvc-b"); err != nil {
 		t.Fatal(err)
 	}
 	os.RemoveAll(filepath.Join(base, "ns/a/l"))
-	os.Symlink("../../victim/c", filepath.Join(base, "ns/a/l"))
+	must(t, os.Symlink("../../victim/c", filepath.Join(base, "ns/a/l")))
 	before := beneathtest.Snapshot(t, base)
 
 	err := s.Remove("ns/a/l/data")

@@ -71,8 +71,8 @@ func TestCreateIsIdempotentForAnEmptyDirectory(t *testing.T) {
 
 func TestCreateRefusesAnExistingDirectoryWithData(t *testing.T) {
 	s, base := newStore(t)
-	os.MkdirAll(filepath.Join(base, "d"), 0o755)
-	os.WriteFile(filepath.Join(base, "d", "secret"), []byte("tenant A"), 0o600)
+	must(t, os.MkdirAll(filepath.Join(base, "d"), 0o755))
+	must(t, os.WriteFile(filepath.Join(base, "d", "secret"), []byte("tenant A"), 0o600))
 	_, err := s.Create("d", 0o777, Owner{}, Limit{})
 	if !errors.Is(err, ErrCollision) {
 		t.Fatalf("err = %v, want ErrCollision", err)
@@ -86,7 +86,7 @@ func TestCreateRefusesAnExistingDirectoryWithData(t *testing.T) {
 func TestCreateRefusesASymlinkAtThePath(t *testing.T) {
 	s, base := newStore(t)
 	outside := t.TempDir()
-	os.Symlink(outside, filepath.Join(base, "d"))
+	must(t, os.Symlink(outside, filepath.Join(base, "d")))
 	if _, err := s.Create("d", 0o777, Owner{}, Limit{}); !errors.Is(err, ErrCollision) {
 		t.Fatalf("err = %v, want ErrCollision", err)
 	}
@@ -99,7 +99,7 @@ func TestCreateRefusesASymlinkAtThePath(t *testing.T) {
 func TestCreateDoesNotFollowASymlinkedParent(t *testing.T) {
 	s, base := newStore(t)
 	outside := t.TempDir()
-	os.Symlink(outside, filepath.Join(base, "ns"))
+	must(t, os.Symlink(outside, filepath.Join(base, "ns")))
 	_, err := s.Create("ns/claim", 0o777, Owner{}, Limit{})
 	if err == nil {
 		if _, statErr := os.Stat(filepath.Join(outside, "claim")); statErr == nil {
@@ -116,23 +116,23 @@ func TestRemoveDeletesDeepTreesWithoutFollowingSymlinks(t *testing.T) {
 	s, base := newStore(t)
 	outside := t.TempDir()
 	canary := filepath.Join(outside, "canary")
-	os.WriteFile(canary, []byte("keep me"), 0o644)
+	must(t, os.WriteFile(canary, []byte("keep me"), 0o644))
 	if _, err := s.Create("ns/vol", 0o777, Owner{}, Limit{}); err != nil {
 		t.Fatal(err)
 	}
 	vol := filepath.Join(base, "ns/vol")
 	deep := filepath.Join(vol, strings.Repeat("d/", 50))
-	os.MkdirAll(deep, 0o755)
-	os.WriteFile(filepath.Join(deep, "f"), []byte("x"), 0o644)
-	os.Symlink(outside, filepath.Join(vol, "to-outside-dir"))
-	os.Symlink(canary, filepath.Join(vol, "to-canary"))
-	os.Symlink("/", filepath.Join(vol, "to-root"))
-	os.Symlink("../../..", filepath.Join(vol, "relative-up"))
-	os.Symlink("dangling", filepath.Join(vol, "dangling"))
-	os.Symlink("loop", filepath.Join(vol, "loop"))
+	must(t, os.MkdirAll(deep, 0o755))
+	must(t, os.WriteFile(filepath.Join(deep, "f"), []byte("x"), 0o644))
+	must(t, os.Symlink(outside, filepath.Join(vol, "to-outside-dir")))
+	must(t, os.Symlink(canary, filepath.Join(vol, "to-canary")))
+	must(t, os.Symlink("/", filepath.Join(vol, "to-root")))
+	must(t, os.Symlink("../../..", filepath.Join(vol, "relative-up")))
+	must(t, os.Symlink("dangling", filepath.Join(vol, "dangling")))
+	must(t, os.Symlink("loop", filepath.Join(vol, "loop")))
 	ro := filepath.Join(vol, "readonly")
-	os.MkdirAll(filepath.Join(ro, "x"), 0o755)
-	os.Chmod(ro, 0o500)
+	must(t, os.MkdirAll(filepath.Join(ro, "x"), 0o755))
+	must(t, os.Chmod(ro, 0o500))
 
 	if err := s.Remove("ns/vol"); err != nil {
 		t.Fatal(err)
@@ -153,8 +153,12 @@ func TestRemoveDeletesDeepTreesWithoutFollowingSymlinks(t *testing.T) {
 
 func TestRemoveKeepsAParentWithOtherVolumes(t *testing.T) {
 	s, base := newStore(t)
-	s.Create("ns/a", 0o777, Owner{}, Limit{})
-	s.Create("ns/b", 0o777, Owner{}, Limit{})
+	if _, err := s.Create("ns/a", 0o777, Owner{}, Limit{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create("ns/b", 0o777, Owner{}, Limit{}); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Remove("ns/a"); err != nil {
 		t.Fatal(err)
 	}
@@ -174,8 +178,10 @@ func TestRemoveRefusesUnsafePaths(t *testing.T) {
 
 func TestArchiveRenamesInsideTheBasePath(t *testing.T) {
 	s, base := newStore(t)
-	s.Create("ns/vol", 0o777, Owner{}, Limit{})
-	os.WriteFile(filepath.Join(base, "ns/vol/data"), []byte("v"), 0o644)
+	if _, err := s.Create("ns/vol", 0o777, Owner{}, Limit{}); err != nil {
+		t.Fatal(err)
+	}
+	must(t, os.WriteFile(filepath.Join(base, "ns/vol/data"), []byte("v"), 0o644))
 	at := time.Date(2026, 11, 25, 14, 3, 4, 0, time.UTC)
 	name, err := s.Archive("ns/vol", at)
 	if err != nil {
@@ -189,7 +195,9 @@ func TestArchiveRenamesInsideTheBasePath(t *testing.T) {
 	}
 	// The same name again in the same second gets a suffix instead of
 	// replacing the first archive.
-	s.Create("ns/vol", 0o777, Owner{}, Limit{})
+	if _, err := s.Create("ns/vol", 0o777, Owner{}, Limit{}); err != nil {
+		t.Fatal(err)
+	}
 	name2, err := s.Archive("ns/vol", at)
 	if err != nil || name2 != name+"-2" {
 		t.Errorf("second archive = %q %v", name2, err)

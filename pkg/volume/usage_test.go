@@ -14,11 +14,11 @@ import (
 func TestUsageCountsAllocatedBytesWithoutFollowingSymlinks(t *testing.T) {
 	base := t.TempDir()
 	outside := t.TempDir()
-	os.WriteFile(filepath.Join(outside, "huge"), make([]byte, 4<<20), 0o644)
+	must(t, os.WriteFile(filepath.Join(outside, "huge"), make([]byte, 4<<20), 0o644))
 	vol := filepath.Join(base, "vol")
-	os.MkdirAll(filepath.Join(vol, "a", "b"), 0o755)
-	os.WriteFile(filepath.Join(vol, "a", "b", "f"), make([]byte, 1<<20), 0o644)
-	os.Symlink(outside, filepath.Join(vol, "link"))
+	must(t, os.MkdirAll(filepath.Join(vol, "a", "b"), 0o755))
+	must(t, os.WriteFile(filepath.Join(vol, "a", "b", "f"), make([]byte, 1<<20), 0o644))
+	must(t, os.Symlink(outside, filepath.Join(vol, "link")))
 	s, err := Open(base)
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +67,7 @@ func TestUsageOnBtrfsComesFromTheQgroupWithoutAWalk(t *testing.T) {
 	}
 	// Many small files too, so that a walk bounded at one entry could not
 	// have found the bytes.
-	os.MkdirAll(filepath.Join(mnt, "ns/vol/a/b"), 0o755)
+	must(t, os.MkdirAll(filepath.Join(mnt, "ns/vol/a/b"), 0o755))
 	for i := range 20 {
 		writeFile(t, filepath.Join(mnt, "ns/vol/a/b", "f"+string(rune('a'+i))), 4096)
 	}

@@ -52,7 +52,11 @@ func MountImage(t testing.TB, fsType string, size int64, mkfs []string, opts str
 		t.Skipf("skipping: the kernel refuses to mount %s with -o %s: %v: %s; kernel log: %s",
 			fsType, mountOpts, err, strings.TrimSpace(string(out)), klog.about(fsType))
 	}
-	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+			t.Logf("umount %s: %v: %s", mnt, err, strings.TrimSpace(string(out)))
+		}
+	})
 	return mnt
 }
 
