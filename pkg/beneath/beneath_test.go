@@ -250,8 +250,9 @@ func TestResolvingRealDirectories(t *testing.T) {
 			}
 			w, err := CreateFile(f.rootDir, deepPath+"/new/file", os.O_WRONLY, 0o600)
 			must(t, err)
-			w.WriteString("hello")
-			w.Close()
+			_, err = w.WriteString("hello")
+			must(t, err)
+			must(t, w.Close())
 			if b, _ := os.ReadFile(filepath.Join(f.root, deepPath, "new/file")); string(b) != "hello" {
 				t.Errorf("file = %q", b)
 			}

@@ -23,7 +23,7 @@ func TestCopyDataKeepsHolesWhicheverWayItCopies(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	f.Truncate(40 << 20) // and a trailing hole
+	must(t, f.Truncate(40<<20)) // and a trailing hole
 	f.Close()
 	want, _ := os.ReadFile(src)
 
@@ -49,7 +49,7 @@ func TestCopyDataKeepsHolesWhicheverWayItCopies(t *testing.T) {
 			}
 			defer unix.Close(out)
 			var st unix.Stat_t
-			unix.Fstat(in, &st)
+			must(t, unix.Fstat(in, &st))
 			c := &copier{tryReflink: tt.tryReflink, tryCopyRange: tt.tryCopyRange, report: &reporter{}}
 			if err := c.copyData(in, out, &st); err != nil {
 				t.Fatal(err)
@@ -59,7 +59,7 @@ func TestCopyDataKeepsHolesWhicheverWayItCopies(t *testing.T) {
 				t.Errorf("content differs (%d bytes, want %d)", len(got), len(want))
 			}
 			var dstSt unix.Stat_t
-			unix.Stat(dst, &dstSt)
+			must(t, unix.Stat(dst, &dstSt))
 			if dstSt.Blocks*512 > 4<<20 {
 				t.Errorf("the copy allocates %d bytes for 2 MiB of data", dstSt.Blocks*512)
 			}

@@ -262,7 +262,7 @@ func TestConcurrentCreatesNeverShareAProjectID(t *testing.T) {
 
 func TestARetriedCreateKeepsTheProjectIDTheDirectoryAlreadyHas(t *testing.T) {
 	s, base, f := fakeStore(t)
-	os.Mkdir(filepath.Join(base, "vol"), 0o700)
+	must(t, os.Mkdir(filepath.Join(base, "vol"), 0o700))
 	earlier := quota.ProjectIDMin + 7
 	f.setProjectOf(t, filepath.Join(base, "vol"), earlier)
 	f.record(earlier).Limit = 1 << 20
@@ -283,7 +283,7 @@ func TestARetriedCreateKeepsTheProjectIDTheDirectoryAlreadyHas(t *testing.T) {
 
 func TestAnAdoptedDirectoryInTheAdminsProjectGetsOneOfOurs(t *testing.T) {
 	s, base, f := fakeStore(t)
-	os.Mkdir(filepath.Join(base, "vol"), 0o755)
+	must(t, os.Mkdir(filepath.Join(base, "vol"), 0o755))
 	f.setProjectOf(t, filepath.Join(base, "vol"), 42) // inherited from the base path, say
 	if got := createLimited(t, s, f, "vol"); !ourProject(got) {
 		t.Errorf("project = %d, want one from our range", got)
@@ -394,7 +394,9 @@ func TestResizeChangesTheLimitOfTheVolumesProject(t *testing.T) {
 
 	// A volume made without a limit gets none now: files already in it
 	// would not be charged to a new project.
-	s.Create("plain", 0o777, Owner{}, Limit{Mode: policy.QuotaOff})
+	if _, err := s.Create("plain", 0o777, Owner{}, Limit{Mode: policy.QuotaOff}); err != nil {
+		t.Fatal(err)
+	}
 	calls := len(f.log())
 	if err := s.Resize("plain", 5<<20); err == nil || !strings.Contains(err.Error(), "no project ID") {
 		t.Errorf("resizing a volume without a project: %v", err)
@@ -407,7 +409,7 @@ func TestResizeChangesTheLimitOfTheVolumesProject(t *testing.T) {
 func TestRemoveClearsTheProjectLimitOnceTheTreeIsGone(t *testing.T) {
 	s, base, f := fakeStore(t)
 	id := createLimited(t, s, f, "ns/vol")
-	os.WriteFile(filepath.Join(base, "ns/vol/data"), []byte("x"), 0o644)
+	must(t, os.WriteFile(filepath.Join(base, "ns/vol/data"), []byte("x"), 0o644))
 	cleared := false
 	f.onClear = func(got uint32) {
 		cleared = got == id
@@ -432,7 +434,7 @@ func TestRemoveClearsTheProjectLimitOnceTheTreeIsGone(t *testing.T) {
 
 func TestRemoveLeavesProjectsThatAreNotOurs(t *testing.T) {
 	s, base, f := fakeStore(t)
-	os.Mkdir(filepath.Join(base, "vol"), 0o755)
+	must(t, os.Mkdir(filepath.Join(base, "vol"), 0o755))
 	f.setProjectOf(t, filepath.Join(base, "vol"), 42)
 	if err := s.Remove("vol"); err != nil {
 		t.Fatal(err)
@@ -507,7 +509,7 @@ func TestUsageWithProjectQuotasComesFromTheProject(t *testing.T) {
 	id := f.projectOf(t, filepath.Join(base, "vol"))
 	f.quotas[id].Used = 5 << 20
 	for i := range 3 {
-		os.WriteFile(filepath.Join(base, "vol", fmt.Sprint(i)), []byte("x"), 0o644)
+		must(t, os.WriteFile(filepath.Join(base, "vol", fmt.Sprint(i)), []byte("x"), 0o644))
 	}
 	u, err := s.Usage("vol", 0)
 	if err != nil || u != (Usage{Used: 5 << 20, Limit: 8 << 20, Source: FromProjectQuota}) {
@@ -515,10 +517,10 @@ func TestUsageWithProjectQuotasComesFromTheProject(t *testing.T) {
 	}
 
 	// Without one of our projects the walk is the only honest figure.
-	os.Mkdir(filepath.Join(base, "admins"), 0o755)
+	must(t, os.Mkdir(filepath.Join(base, "admins"), 0o755))
 	f.setProjectOf(t, filepath.Join(base, "admins"), 42)
 	f.quotas[42].Used = 1 << 40
-	os.WriteFile(filepath.Join(base, "admins", "f"), make([]byte, 1<<20), 0o644)
+	must(t, os.WriteFile(filepath.Join(base, "admins", "f"), make([]byte, 1<<20), 0o644))
 	if u, err := s.Usage("admins", 10); err != nil || u.Source != FromWalk || u.Used < 1<<20 || u.Used > 2<<20 {
 		t.Errorf("Usage of a directory in the admin's project = %+v, %v; want a walk", u, err)
 	}

@@ -71,10 +71,10 @@ func FillSource(t testing.TB, dir, outside string) {
 
 	// Times last, deepest first: each entry made above changed its parent's.
 	var all []string
-	filepath.WalkDir(dir, func(path string, _ fs.DirEntry, _ error) error {
+	must(filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
 		all = append(all, path)
-		return nil
-	})
+		return err
+	}))
 	ts := []unix.Timespec{unix.NsecToTimespec(stamp.UnixNano()), unix.NsecToTimespec(stamp.UnixNano())}
 	for i := len(all) - 1; i >= 0; i-- {
 		must(unix.UtimesNanoAt(unix.AT_FDCWD, all[i], ts, unix.AT_SYMLINK_NOFOLLOW))
