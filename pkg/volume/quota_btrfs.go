@@ -2,6 +2,7 @@ package volume
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"maps"
 	"os"
@@ -30,12 +31,23 @@ func (b btrfsBackend) MakeDir(rel string) error {
 // Limit sets the qgroup limit of the new subvolume rel.
 func (b btrfsBackend) Limit(rel string, bytes int64) error { return b.SetLimit(rel, bytes) }
 
-// SetLimit changes the qgroup limit of the subvolume rel.
+// SetLimit changes the qgroup limit of the subvolume rel. A plain
+// directory is refused: the ioctl limits the subvolume an fd lies in, so
+// through a plain directory it would cap the subvolume around it (the
+// base path's, shared by every volume that is not a subvolume of its own).
 func (b btrfsBackend) SetLimit(rel string, bytes int64) error {
 	return inDir(b.base, rel, func(fd int) error {
+		if !quota.IsSubvolume(fd) {
+			return fmt.Errorf("%q is a plain directory, not a btrfs subvolume: %w", rel, errNoOwnQgroup)
+		}
 		return quota.SetLimit(fd, uint64(max(bytes, 0)))
 	})
 }
+
+// errNoOwnQgroup is a directory on btrfs that has no qgroup of its own to
+// limit (an admin's empty directory adopted as a volume, or a volume made
+// while quotas were off).
+var errNoOwnQgroup = errors.New("it has no qgroup of its own, and a limit set through it would limit the subvolume around it")
 
 // HasOwnLimit is true for a subvolume: a plain directory (copied while
 // quota was off) shares the qgroup of the subvolume around it.

@@ -24,8 +24,9 @@ func (noBackend) Limit(string, int64) error { return errNoQuota }
 
 // SetLimit is asked for by a resize of a PV that says its size is enforced,
 // made while this filesystem could enforce it. As when the backends were
-// one switch, the limit is tried as a btrfs qgroup limit, which any other
-// filesystem refuses (ENOTTY), so the resize fails.
+// one switch, the limit is tried as a btrfs qgroup limit (the directory is
+// opened without following a symlink first), which a directory that is not
+// a btrfs subvolume refuses, so the resize fails.
 func (n noBackend) SetLimit(rel string, bytes int64) error {
 	return btrfsBackend(n).SetLimit(rel, bytes)
 }

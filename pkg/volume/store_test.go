@@ -259,6 +259,32 @@ func TestCreateOnBtrfsEnforcesTheLimit(t *testing.T) {
 	}
 }
 
+// A qgroup limit set through a plain directory would limit the subvolume
+// around it: the base path's, where every volume that is not a subvolume of
+// its own lives. Neither adopting an empty plain directory nor growing a
+// plain volume may do that.
+func TestBtrfsNeverLimitsThroughAPlainDirectory(t *testing.T) {
+	mnt := quotatest.MountBtrfs(t, true)
+	s, err := Open(mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	must(t, os.MkdirAll(filepath.Join(mnt, "ns", "adopted"), 0o755))
+	if _, err := s.Create("ns/adopted", 0o777, Owner{}, Limit{Bytes: 1 << 20, Mode: policy.QuotaAuto}); !errors.Is(err, errNoOwnQgroup) {
+		t.Errorf("Create over an empty plain directory = %v, want errNoOwnQgroup", err)
+	}
+	if _, err := s.Create("plain", 0o777, Owner{}, Limit{Mode: policy.QuotaOff}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Resize("plain", 1<<20); !errors.Is(err, errNoOwnQgroup) {
+		t.Errorf("Resize of a plain volume = %v, want errNoOwnQgroup", err)
+	}
+	// The base path's own subvolume is still unlimited: 16 MiB fit where a
+	// stray 1 MiB limit would have stopped them.
+	must(t, os.WriteFile(filepath.Join(mnt, "plain", "big"), make([]byte, 16<<20), 0o644))
+}
+
 func TestQuotaRequiredRefusesWhereItCannotBeEnforced(t *testing.T) {
 	s, base := newStore(t)
 	_, err := s.Create("v", 0o777, Owner{}, Limit{Bytes: 1 << 20, Mode: policy.QuotaRequired})
