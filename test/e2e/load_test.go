@@ -48,12 +48,12 @@ func TestLoad1000ClaimsBindAndGoAway(t *testing.T) {
 	for err := range errs {
 		t.Fatalf("creating claims: %v", err)
 	}
-	framework.WaitFor(t, 5*time.Minute, func() (bool, error) {
+	framework.WaitForProgress(t, "claims Bound", perNamespace*namespaces, 2*time.Minute, func() (int, error) {
 		bound := 0
 		for _, ns := range nss {
 			list, err := cs.CoreV1().PersistentVolumeClaims(ns).List(ctxT(t), metav1.ListOptions{})
 			if err != nil {
-				return false, err
+				return 0, err
 			}
 			for _, c := range list.Items {
 				if c.Status.Phase == corev1.ClaimBound {
@@ -61,7 +61,7 @@ func TestLoad1000ClaimsBindAndGoAway(t *testing.T) {
 				}
 			}
 		}
-		return bound == perNamespace*namespaces, nil
+		return bound, nil
 	})
 	t.Logf("load: %d claims Bound %.1fs after the first create", perNamespace*namespaces, time.Since(start).Seconds())
 	if entries, _ := framework.VolumeDirs(base); len(entries) != perNamespace*namespaces {
@@ -83,9 +83,9 @@ func TestLoad1000ClaimsBindAndGoAway(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	framework.WaitFor(t, 5*time.Minute, func() (bool, error) {
+	framework.WaitForProgress(t, "directories removed", perNamespace*namespaces, 2*time.Minute, func() (int, error) {
 		entries, err := framework.VolumeDirs(base)
-		return len(entries) == 0, err
+		return perNamespace*namespaces - len(entries), err
 	})
 	t.Logf("load: all %d directories removed %.1fs after deleting the claims", perNamespace*namespaces, time.Since(start).Seconds())
 }

@@ -71,6 +71,35 @@ func WaitFor(t testing.TB, timeout time.Duration, cond func() (bool, error)) {
 	}
 }
 
+// WaitForProgress waits until count reaches want, failing only when count
+// has not grown for stall. A load test asserts that all of its work
+// completes, not how fast (speed is make bench's to measure), so a slower
+// machine waits longer instead of failing at a fixed deadline.
+func WaitForProgress(t testing.TB, what string, want int, stall time.Duration, count func() (int, error)) {
+	t.Helper()
+	last, lastChange := -1, time.Now()
+	for {
+		n, err := count()
+		if err != nil {
+			t.Fatalf("while waiting for %s: %v", what, err)
+		}
+		if n >= want {
+			return
+		}
+		if n != last {
+			last, lastChange = n, time.Now()
+		}
+		if time.Since(lastChange) > stall {
+			t.Fatalf("%s: stuck at %d of %d for %s", what, n, want, stall)
+		}
+		select {
+		case <-t.Context().Done():
+			t.Fatalf("%s: %d of %d when the test ended: %v", what, n, want, t.Context().Err())
+		case <-time.After(time.Second):
+		}
+	}
+}
+
 // BusyboxPod returns a pod running script with sh in the busybox image, on
 // the cluster's node, never restarted.
 func BusyboxPod(namespace, name, script string) *corev1.Pod {
