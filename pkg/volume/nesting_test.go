@@ -13,7 +13,6 @@ import (
 
 	"github.com/mazdermind/hostpath-provisioner/pkg/beneath"
 	"github.com/mazdermind/hostpath-provisioner/pkg/beneath/beneathtest"
-	"github.com/mazdermind/hostpath-provisioner/pkg/quota/quotatest"
 )
 
 func mustCreate(t *testing.T, s *Store, rel, pv string) {
@@ -355,15 +354,7 @@ func TestASymlinkInAnyComponentOfAVolumePathMeansTouchingNothing(t *testing.T) {
 // On btrfs with quotas the same paths go through subvolumes, snapshots and
 // qgroup calls.
 func TestASymlinkInAnyComponentOfAVolumePathMeansTouchingNothingOnBtrfs(t *testing.T) {
-	testSwappedComponents(t, func(t *testing.T) (*Store, string) {
-		mnt := quotatest.MountBtrfs(t, true)
-		s, err := Open(mnt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s, mnt
-	}, true)
+	testSwappedComponents(t, func(t *testing.T) (*Store, string) { return btrfsStore(t, true) }, true)
 }
 
 // testSwappedComponents plants a symlink at each component of a volume's

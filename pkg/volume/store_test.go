@@ -14,7 +14,6 @@ import (
 
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 	"github.com/mazdermind/hostpath-provisioner/pkg/quota"
-	"github.com/mazdermind/hostpath-provisioner/pkg/quota/quotatest"
 )
 
 func newStore(t *testing.T) (*Store, string) {
@@ -237,12 +236,7 @@ func TestOpenRefusesAMissingBasePath(t *testing.T) {
 }
 
 func TestCreateOnBtrfsEnforcesTheLimit(t *testing.T) {
-	mnt := quotatest.MountBtrfs(t, true)
-	s, err := Open(mnt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, mnt := btrfsStore(t, true)
 	enforced, err := s.Create("ns/vol", 0o777, Owner{}, Limit{Bytes: 8 << 20, Mode: policy.QuotaAuto})
 	if err != nil || !enforced {
 		t.Fatalf("Create = %v, %v; want an enforced limit", enforced, err)
@@ -264,12 +258,7 @@ func TestCreateOnBtrfsEnforcesTheLimit(t *testing.T) {
 // its own lives. Neither adopting an empty plain directory nor growing a
 // plain volume may do that.
 func TestBtrfsNeverLimitsThroughAPlainDirectory(t *testing.T) {
-	mnt := quotatest.MountBtrfs(t, true)
-	s, err := Open(mnt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, mnt := btrfsStore(t, true)
 	must(t, os.MkdirAll(filepath.Join(mnt, "ns", "adopted"), 0o755))
 	if _, err := s.Create("ns/adopted", 0o777, Owner{}, Limit{Bytes: 1 << 20, Mode: policy.QuotaAuto}); !errors.Is(err, errNoOwnQgroup) {
 		t.Errorf("Create over an empty plain directory = %v, want errNoOwnQgroup", err)
@@ -295,12 +284,7 @@ func TestQuotaRequiredRefusesWhereItCannotBeEnforced(t *testing.T) {
 		t.Errorf("a refused volume left %v", entries)
 	}
 
-	mnt := quotatest.MountBtrfs(t, false)
-	b, err := Open(mnt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b, mnt := btrfsStore(t, false)
 	if _, err := b.Create("v", 0o777, Owner{}, Limit{Bytes: 1 << 20, Mode: policy.QuotaRequired}); !errors.Is(err, quota.ErrQuotaDisabled) {
 		t.Fatalf("btrfs without quotas: %v, want ErrQuotaDisabled", err)
 	}
@@ -313,12 +297,7 @@ func TestQuotaRequiredRefusesWhereItCannotBeEnforced(t *testing.T) {
 }
 
 func TestSpaceOnBtrfsCountsTheLimitsAlreadyPromised(t *testing.T) {
-	mnt := quotatest.MountBtrfs(t, true)
-	s, err := Open(mnt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, _ := btrfsStore(t, true)
 	before, err := s.Space()
 	if err != nil || !before.Enforcing || before.Reserved != 0 || before.Unreserved != before.Total {
 		t.Fatalf("Space of an empty filesystem = %+v, %v", before, err)
@@ -370,12 +349,7 @@ func TestSpaceOnBtrfsCountsTheLimitsAlreadyPromised(t *testing.T) {
 }
 
 func TestSpaceWithoutEnforcementIsTheFreeSpace(t *testing.T) {
-	mnt := quotatest.MountBtrfs(t, false)
-	s, err := Open(mnt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, _ := btrfsStore(t, false)
 	if _, err := s.Create("v", 0o777, Owner{}, Limit{Bytes: 400 << 20, Mode: policy.QuotaAuto}); err != nil {
 		t.Fatal(err)
 	}

@@ -56,12 +56,7 @@ func syncfs(t *testing.T, dir string) {
 }
 
 func TestUsageOnBtrfsComesFromTheQgroupWithoutAWalk(t *testing.T) {
-	mnt := quotatest.MountBtrfs(t, true)
-	s, err := Open(mnt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, mnt := btrfsStore(t, true)
 	if _, err := s.Create("ns/vol", 0o777, Owner{}, Limit{Bytes: 64 << 20, Mode: policy.QuotaRequired}); err != nil {
 		t.Fatal(err)
 	}
