@@ -108,9 +108,9 @@ lint:
 vuln:
 	hack/vuln.sh
 
-## unit: the unit tests with -race.
+## unit: the unit tests with -race (the product, and the test images' own logic).
 unit:
-	$(GO) test -race -count=1 ./cmd/... ./pkg/... ./webhook/...
+	$(GO) test -race -count=1 ./cmd/... ./pkg/... ./webhook/... ./test/images/...
 
 e2e: deps cluster-bins tools build
 	$(call cluster-test,./test/e2e/...,60m,$(BIN)/e2e.log)

@@ -33,16 +33,23 @@ func buildPauseImage(ctx context.Context, repo, dir string) (string, error) {
 // BuildPauseImageAs is the pause image under another name: the Kubernetes
 // storage suites name their own tag of it.
 func BuildPauseImageAs(ctx context.Context, repo, dir, name, tag string) (string, error) {
-	bin := filepath.Join(dir, "pause")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "./test/images/pause")
+	return BuildGoImageAs(ctx, repo, dir, "./test/images/pause", name, tag)
+}
+
+// BuildGoImageAs compiles one of the repository's commands statically (pkg,
+// relative to repo) and packs it alone as an image whose entrypoint it is.
+func BuildGoImageAs(ctx context.Context, repo, dir, pkg, name, tag string) (string, error) {
+	base := filepath.Base(pkg)
+	bin := filepath.Join(dir, base)
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, pkg)
 	cmd.Dir = repo
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building the pause binary: %w: %s", err, out)
+		return "", fmt.Errorf("building %s: %w: %s", pkg, err, out)
 	}
 	return BuildImage(dir, name, tag, map[string]FileSpec{
-		"pause": {Mode: 0o755, Source: bin},
-	}, []string{"/pause"})
+		base: {Mode: 0o755, Source: bin},
+	}, []string{"/" + base})
 }
 
 // buildBusyboxImage packs Debian's static busybox with its applet links.
