@@ -15,6 +15,7 @@ import (
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -229,6 +230,14 @@ func TestWebhook(t *testing.T) {
 		if err != nil || got.Spec.StorageClassName == nil || *got.Spec.StorageClassName != "" {
 			t.Fatalf("class %v, err %v", got.Spec.StorageClassName, err)
 		}
+		// Left pending, it would bind to whichever class-less PV comes
+		// next: the pre-made volumes of the next step, which their own
+		// claims then never get.
+		deleteObj(t, got)
+		framework.WaitFor(t, 30*time.Second, func() (bool, error) {
+			err := framework.Client().Get(ctxT(t), client.ObjectKeyFromObject(got), got)
+			return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
+		})
 	})
 
 	t.Run("class-less claims for pre-made volumes stay class-less and bind to them", func(t *testing.T) {
