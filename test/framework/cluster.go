@@ -169,6 +169,9 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := routeServiceIP(); err != nil {
+		return err
+	}
 	if c.pki, err = generatePKI(c.layout.pki(), c.opts.NodeName, net.ParseIP(nodeIP)); err != nil {
 		return err
 	}

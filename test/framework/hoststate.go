@@ -31,8 +31,8 @@ type hostSnapshot struct {
 	CgroupDirs []string `json:"cgroupDirs"`
 }
 
-// sysctlsTouched are the sysctls the kubelet (setupKernelTunables) and the
-// CNI bridge plugin (gateway forwarding) change.
+// sysctlsTouched are the sysctls the kubelet (setupKernelTunables), the
+// CNI bridge plugin (gateway forwarding) and routeServiceIP change.
 var sysctlsTouched = []string{
 	"vm/overcommit_memory",
 	"vm/panic_on_oom",
@@ -129,6 +129,42 @@ func addNodeIP() (added bool, err error) {
 		return false, fmt.Errorf("ip addr add %s/32 dev lo: %w: %s", nodeIP, err, out)
 	}
 	return true, nil
+}
+
+// serviceChain holds the one rule that stands in for kube-proxy.
+const serviceChain = "HPP-E2E-SERVICES"
+
+// routeServiceIP makes the kubernetes Service's address (serviceIP:443,
+// what in-cluster clients read from KUBERNETES_SERVICE_HOST/PORT) reach the
+// API server on 127.0.0.1, as kube-proxy would on a real node: a DNAT rule
+// for packets from pods (PREROUTING) and from the host (OUTPUT), and
+// route_localnet so the kernel routes a pod's packet to a loopback address
+// at all. The API server's certificate names serviceIP, so clients verify
+// it as in any cluster. The chain and the sysctl are undone by restore.
+func routeServiceIP() error {
+	ipt, err := lookPath("iptables")
+	if err != nil {
+		return err
+	}
+	rules := [][]string{
+		{"-t", "nat", "-N", serviceChain},
+		{"-t", "nat", "-A", serviceChain, "-d", serviceIP + "/32", "-p", "tcp", "--dport", "443",
+			"-j", "DNAT", "--to-destination", "127.0.0.1:" + apiServerPort},
+		{"-t", "nat", "-A", "PREROUTING", "-j", serviceChain},
+		{"-t", "nat", "-A", "OUTPUT", "-j", serviceChain},
+	}
+	if exec.Command(ipt, "-t", "nat", "-S", serviceChain).Run() == nil {
+		return nil // a cluster that was started before and not taken down
+	}
+	for _, r := range rules {
+		if out, err := exec.Command(ipt, r...).CombinedOutput(); err != nil {
+			return fmt.Errorf("iptables %s: %w: %s", strings.Join(r, " "), err, out)
+		}
+	}
+	if err := os.WriteFile("/proc/sys/net/ipv4/conf/all/route_localnet", []byte("1"), 0o644); err != nil {
+		return fmt.Errorf("routing pods' packets to the API server on loopback (route_localnet): %w", err)
+	}
+	return nil
 }
 
 // restore undoes every host change except processes and mounts, which the
@@ -263,7 +299,7 @@ func iptablesSave(tool string) (map[string]*iptablesTable, error) {
 	return tables, nil
 }
 
-// restoreIPTables deletes the KUBE-* and CNI-* chains created since the
+// restoreIPTables deletes the KUBE-*, CNI-* and serviceChain chains created since the
 // snapshot, and the rules that jump to them, through iptables-restore
 // --noflush so quoting in rule comments is handled by iptables itself.
 func (s hostSnapshot) restoreIPTables() []error {
@@ -281,7 +317,7 @@ func (s hostSnapshot) restoreIPTables() []error {
 			}
 			var created []string
 			for _, c := range t.chains {
-				if !before[c] && (strings.HasPrefix(c, "KUBE-") || strings.HasPrefix(c, "CNI-")) {
+				if !before[c] && (strings.HasPrefix(c, "KUBE-") || strings.HasPrefix(c, "CNI-") || c == serviceChain) {
 					created = append(created, c)
 				}
 			}

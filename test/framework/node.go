@@ -87,7 +87,8 @@ server = "http://%[1]s"
 }
 
 // writeCNIConfig writes a bridge network for the pods. Masquerading stays off:
-// pods only ever talk to this machine, so no NAT rules are needed. containerd
+// pods only ever talk to this machine (the API server through
+// routeServiceIP's rule), so no source NAT is needed. containerd
 // sets up each pod's lo with the loopback plugin from the same bin dir.
 func writeCNIConfig(l layout) error {
 	conf := fmt.Sprintf(`{
