@@ -19,6 +19,11 @@ import (
 // runs) or "full" (`make conformance`).
 const SubsetEnv = "HPP_CONFORMANCE"
 
+// FocusEnv, when set, is the only ginkgo focus (a regular expression of
+// spec texts), in place of the subset's: for running one spec while working
+// on it. The subset's skips and the exclusions still apply.
+const FocusEnv = "HPP_CONFORMANCE_FOCUS"
+
 // subsets are the ginkgo focus and skip expressions of each subset, on top
 // of the exclusions. Both leave out [Disruptive] specs (they restart the
 // kubelet over SSH, which a loopback node does not offer; none is defined
@@ -81,7 +86,11 @@ func TestKubernetesStorageSuites(t *testing.T) {
 		"--procs=3", "--timeout=85m", "--no-color", "--silence-skips",
 		"--json-report=report.json", "--output-dir=" + out,
 	}
-	for _, f := range subset.focus {
+	focus := subset.focus
+	if f := os.Getenv(FocusEnv); f != "" {
+		focus = []string{f}
+	}
+	for _, f := range focus {
 		args = append(args, "--focus="+f)
 	}
 	for _, s := range append(subset.skip, skipPattern()) {
@@ -126,7 +135,7 @@ func TestKubernetesStorageSuites(t *testing.T) {
 		t.Errorf("%s: %s\n%s", f.State, f.name(), msg)
 	}
 	if s.counts["passed"] == 0 {
-		t.Errorf("no spec passed: the focus %q selected nothing that ran", subset.focus)
+		t.Errorf("no spec passed: the focus %q selected nothing that ran", focus)
 	}
 	var exit *exec.ExitError
 	if runErr != nil && (!errors.As(runErr, &exit) || len(s.failed) == 0) {

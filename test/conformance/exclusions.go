@@ -26,10 +26,6 @@ var exclusions = []exclusion{
 		Reason: "the second pod bypasses the scheduler (spec.nodeName), and only the kubelet's CSI volume manager refuses a second mount; for hostPath and local PVs ReadWriteOncePod is enforced by the scheduler alone (README, Access modes)",
 	},
 	{
-		Spec:   `provisioning should provision storage with any volume data source`,
-		Reason: "the spec deploys registry.k8s.io/sig-storage/hello-populator, built from github.com/kubernetes-csi/lib-volume-populator, which the Go module proxy this project builds from does not serve (403), so the image cannot be built here; the populator contract itself is proven by our e2e (TestVolumePopulatorFillsTheClaim)",
-	},
-	{
 		Spec:   `volumeMode should not mount / map unused volumes in a pod`,
 		Reason: "a harness limit, not a product one: the spec looks at /var/lib/kubelet/pods/<uid>/volumes by entering the node's mount namespace from a host-exec pod (nsenter --mount=/proc/1/ns/mnt); the loopback node is a process tree inside a sandbox whose PID 1 is the machine's and refuses that (Permission denied), and its kubelet keeps its pods under its own --root-dir",
 	},

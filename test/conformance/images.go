@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -47,6 +48,8 @@ func suiteImages(e2eTest string) (map[string]string, error) {
 //     volumes suite's exec spec, the multiVolume suite's pods), never their
 //     servers or their libc.
 //   - pause: test/images/pause under the suites' tag.
+//   - hello-populator: test/images/hello-populator under the tag of the
+//     "any volume data source" spec's manifest (populatorImage).
 func packImages(ctx context.Context, repo, binDir, dir string) error {
 	refs, err := suiteImages(filepath.Join(binDir, "e2e.test"))
 	if err != nil {
@@ -68,6 +71,14 @@ func packImages(ctx context.Context, repo, binDir, dir string) error {
 			return framework.BuildPauseImageAs(ctx, repo, dir, name, tag)
 		},
 	}
+	populator, err := populatorImage(repo)
+	if err != nil {
+		return err
+	}
+	refs["hello-populator"] = populator
+	build["hello-populator"] = func(name, tag string) (string, error) {
+		return framework.BuildGoImageAs(ctx, repo, dir, "./test/images/hello-populator", name, tag)
+	}
 	for name, ref := range refs {
 		i := strings.LastIndex(ref, ":")
 		if i < 0 {
@@ -87,4 +98,33 @@ func packImages(ctx context.Context, repo, binDir, dir string) error {
 		}
 	}
 	return nil
+}
+
+// populatorManifest is the "any volume data source" spec's populator
+// Deployment, in the Kubernetes module's source tree. -print-images does
+// not list its image: the manifest names it.
+const populatorManifest = "test/e2e/testing-manifests/storage-csi/any-volume-datasource/hello-populator-deploy.yaml"
+
+// populatorImage is the image reference the spec's populator Deployment
+// runs, read from the manifest of the pinned Kubernetes module (the one
+// test/tools/conformance builds the e2e binary from), so the packed image
+// carries the tag the spec asks for.
+func populatorImage(repo string) (string, error) {
+	list := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "k8s.io/kubernetes")
+	list.Dir = filepath.Join(repo, "test", "tools", "conformance")
+	out, err := list.Output()
+	if err != nil {
+		return "", fmt.Errorf("finding the Kubernetes module (go list -m k8s.io/kubernetes in %s): %w", list.Dir, err)
+	}
+	path := filepath.Join(strings.TrimSpace(string(out)), populatorManifest)
+	manifest, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	for line := range strings.Lines(string(manifest)) {
+		if ref, ok := strings.CutPrefix(strings.TrimSpace(line), "image:"); ok {
+			return strings.TrimSpace(ref), nil
+		}
+	}
+	return "", fmt.Errorf("%s names no image", path)
 }
