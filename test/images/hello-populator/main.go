@@ -99,15 +99,8 @@ func populateIn(dir, name, contents string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := f.WriteString(contents); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	_, err = f.WriteString(contents)
+	return errors.Join(err, f.Sync(), f.Close())
 }
 
 type controller struct {
