@@ -88,8 +88,14 @@ func TestControllerHandsThePopulatedVolumeOver(t *testing.T) {
 		t.Errorf("PV claimRef = %+v, want the user's claim app/data (u1)", ref)
 	}
 	for what, get := range map[string]func() error{
-		"prime claim":  func() error { _, err := cs.CoreV1().PersistentVolumeClaims("pop").Get(ctx, "prime-u1", metav1.GetOptions{}); return err },
-		"populate pod": func() error { _, err := cs.CoreV1().Pods("pop").Get(ctx, "populate-u1", metav1.GetOptions{}); return err },
+		"prime claim": func() error {
+			_, err := cs.CoreV1().PersistentVolumeClaims("pop").Get(ctx, "prime-u1", metav1.GetOptions{})
+			return err
+		},
+		"populate pod": func() error {
+			_, err := cs.CoreV1().Pods("pop").Get(ctx, "populate-u1", metav1.GetOptions{})
+			return err
+		},
 	} {
 		if err := get(); !apierrors.IsNotFound(err) {
 			t.Errorf("%s still there after the hand-over (err %v)", what, err)
