@@ -2,6 +2,7 @@ package volume
 
 import (
 	"errors"
+	"fmt"
 	"os"
 
 	"github.com/mazdermind/hostpath-provisioner/pkg/beneath"
@@ -23,12 +24,14 @@ func (n noBackend) MakeDir(rel string) error { return beneath.Mkdir(n.base, rel,
 func (noBackend) Limit(string, int64) error { return errNoQuota }
 
 // SetLimit is asked for by a resize of a PV that says its size is enforced,
-// made while this filesystem could enforce it. As when the backends were
-// one switch, the limit is tried as a btrfs qgroup limit (the directory is
-// opened without following a symlink first), which a directory that is not
-// a btrfs subvolume refuses, so the resize fails.
-func (n noBackend) SetLimit(rel string, bytes int64) error {
-	return btrfsBackend(n).SetLimit(rel, bytes)
+// made while this filesystem could enforce it (quotas since switched off,
+// or the base path moved to another filesystem). The size cannot be held
+// here, so the resize fails, saying so; a symlink on the way to the volume
+// is refused first, as by every backend.
+func (n noBackend) SetLimit(rel string, _ int64) error {
+	return inDir(n.base, rel, func(int) error {
+		return fmt.Errorf("the PV says its size is enforced, but %w now (quotas switched off, or the base path moved to another filesystem)", errNoQuota)
+	})
 }
 
 func (noBackend) HasOwnLimit(string) (bool, error) { return false, nil }

@@ -253,6 +253,22 @@ func TestCreateOnBtrfsEnforcesTheLimit(t *testing.T) {
 	}
 }
 
+// Growing a volume whose PV says its size is enforced, on a filesystem that
+// enforces none now, fails naming that, not a backend it is not on.
+func TestResizeWhereNoSizeIsEnforcedSaysSo(t *testing.T) {
+	s, _ := newStore(t)
+	if k := s.backend.Kind(); k != quota.None {
+		t.Skipf("skipping: the temporary directory's filesystem enforces sizes (%s); this is about one that does not", k)
+	}
+	if _, err := s.Create("ns/vol", 0o777, Owner{}, Limit{}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Resize("ns/vol", 1<<20)
+	if !errors.Is(err, errNoQuota) || strings.Contains(err.Error(), "btrfs") {
+		t.Errorf("Resize = %v, want errNoQuota, naming no backend", err)
+	}
+}
+
 // A qgroup limit set through a plain directory would limit the subvolume
 // around it: the base path's, where every volume that is not a subvolume of
 // its own lives. Neither adopting an empty plain directory nor growing a
