@@ -141,7 +141,7 @@ func TestCreateHasTheBackendMakeTheDirectoryAndLimitIt(t *testing.T) {
 	}
 }
 
-func TestABackendFailureOnCreateLeavesNoDirectoryAndNoRegistryEntry(t *testing.T) {
+func TestABackendFailureOnCreateLeavesNoDirectoryNoParentAndNoRegistryEntry(t *testing.T) {
 	for _, tt := range []struct {
 		name      string
 		failing   string
@@ -149,23 +149,29 @@ func TestABackendFailureOnCreateLeavesNoDirectoryAndNoRegistryEntry(t *testing.T
 		mode      policy.QuotaMode
 		wantCalls []string
 	}{
-		{"the directory cannot be made", "mkdir", unix.EIO, policy.QuotaAuto, []string{"mkdir vol"}},
-		{"the limit cannot be set", "limit", unix.EIO, policy.QuotaAuto, []string{"mkdir vol", "limit vol 1048576"}},
-		{"quotas are off and the class requires them", "limit", quota.ErrQuotaDisabled, policy.QuotaRequired, []string{"mkdir vol", "limit vol 1048576"}},
+		{"the directory cannot be made", "mkdir", unix.EIO, policy.QuotaAuto, []string{"mkdir ns/vol"}},
+		{"the limit cannot be set", "limit", unix.EIO, policy.QuotaAuto, []string{"mkdir ns/vol", "limit ns/vol 1048576"}},
+		{"quotas are off and the class requires them", "limit", quota.ErrQuotaDisabled, policy.QuotaRequired, []string{"mkdir ns/vol", "limit ns/vol 1048576"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s, base, f := fakeBackendStore(t)
 			f.fail[tt.failing] = tt.err
-			_, err := s.CreateVolume("vol", CreateOptions{PV: "pv-1", Mode: 0o777, Limit: Limit{Bytes: 1 << 20, Mode: tt.mode}})
-			if !errors.Is(err, tt.err) || !strings.Contains(err.Error(), `"vol"`) {
+			_, err := s.CreateVolume("ns/vol", CreateOptions{PV: "pv-1", Mode: 0o777, Limit: Limit{Bytes: 1 << 20, Mode: tt.mode}})
+			if !errors.Is(err, tt.err) || !strings.Contains(err.Error(), `"ns/vol"`) {
 				t.Fatalf("err = %v, want %v naming the volume", err, tt.err)
 			}
 			f.expect(t, tt.wantCalls...)
-			if _, err := os.Lstat(filepath.Join(base, "vol")); !errors.Is(err, os.ErrNotExist) {
-				t.Errorf("the directory was left behind: %v", err)
+			// The parent ns was made for this volume, so it goes with it.
+			for _, dir := range []string{"ns/vol", "ns"} {
+				if _, err := os.Lstat(filepath.Join(base, dir)); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("%s was left behind: %v", dir, err)
+				}
 			}
-			if ok, err := s.IsVolume("vol"); ok || err != nil {
+			if ok, err := s.IsVolume("ns/vol"); ok || err != nil {
 				t.Errorf("IsVolume = %v, %v: the registry entry was left behind", ok, err)
+			}
+			if ok, err := s.registered(parentsDir, "ns"); ok || err != nil {
+				t.Errorf("parent entry of ns: %v, %v; want none", ok, err)
 			}
 		})
 	}

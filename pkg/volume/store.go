@@ -163,6 +163,9 @@ func (s *Store) CreateVolume(rel string, opt CreateOptions) (enforced bool, err 
 	defer func() {
 		if err != nil {
 			undo()
+			// Parents made for it and left empty go too (a directory
+			// left behind keeps its parent, which rmdir then refuses).
+			s.pruneParents(rel)
 		}
 	}()
 	return s.create(rel, opt.Mode, opt.Owner, opt.Limit)
