@@ -357,7 +357,7 @@ commonLabels: {team: storage}
 	}
 	for _, sc := range list {
 		others := slices.DeleteFunc(slices.Clone(list), func(o storagev1.StorageClass) bool { return o.Name == sc.Name })
-		if _, errs := policy.ValidateStorageClass(&sc, others...); len(errs) > 0 {
+		if _, errs := policy.ValidateStorageClass(&sc, nil, others...); len(errs) > 0 {
 			t.Errorf("StorageClass %s is refused by our own validation: %v", sc.Name, errs.ToAggregate())
 		}
 		if sc.Provisioner != policy.ProvisionerName || sc.Labels["team"] != "storage" {

@@ -865,7 +865,7 @@ func TestStorageClass(t *testing.T) {
 	if sc.VolumeBindingMode == nil || *sc.VolumeBindingMode != storagev1.VolumeBindingWaitForFirstConsumer {
 		t.Errorf("StorageClass %s: volumeBindingMode %v, want WaitForFirstConsumer", sc.Name, sc.VolumeBindingMode)
 	}
-	if _, errs := policy.ValidateStorageClass(sc); len(errs) > 0 {
+	if _, errs := policy.ValidateStorageClass(sc, nil); len(errs) > 0 {
 		t.Errorf("StorageClass %s is rejected by our own validation: %v", sc.Name, errs.ToAggregate())
 	}
 }
@@ -888,7 +888,7 @@ func TestSamples(t *testing.T) {
 				if !policy.IsOurProvisioner(o.Provisioner, policy.ProvisionerName) {
 					t.Errorf("%s: StorageClass %s has provisioner %q", f, o.Name, o.Provisioner)
 				}
-				if _, errs := policy.ValidateStorageClass(o); len(errs) > 0 {
+				if _, errs := policy.ValidateStorageClass(o, nil); len(errs) > 0 {
 					t.Errorf("%s: StorageClass %s is rejected by our own validation: %v", f, o.Name, errs.ToAggregate())
 				}
 			case *corev1.PersistentVolumeClaim:

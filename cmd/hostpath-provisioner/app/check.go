@@ -166,7 +166,7 @@ func checkClass(ctx context.Context, c client.Client, o *CheckOptions) finding {
 		f.detail = fmt.Sprintf("has provisioner %q, not %q", sc.Provisioner, o.Provisioner)
 		return f
 	}
-	if _, errs := policy.ValidateStorageClass(&sc); len(errs) > 0 {
+	if _, errs := policy.ValidateStorageClass(&sc, nil); len(errs) > 0 {
 		f.detail = errs.ToAggregate().Error()
 		return f
 	}
