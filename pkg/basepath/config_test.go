@@ -37,7 +37,7 @@ basePaths:
 
 func TestParseRefusesUnknownFields(t *testing.T) {
 	_, err := Parse([]byte("basePaths:\n- name: bulk\n  path: /mnt/bulk\n  mountPoint: true\n"))
-	if err == nil || !strings.Contains(err.Error(), `unknown field "basePaths[0].mustBeMountPoint"`) {
+	if err == nil || !strings.Contains(err.Error(), `unknown field "mountPoint"`) {
 		t.Fatalf("err = %v, want the misspelt field named", err)
 	}
 }
