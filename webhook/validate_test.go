@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v10/controller"
 
+	"github.com/mazdermind/hostpath-provisioner/pkg/basepath"
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 	"github.com/mazdermind/hostpath-provisioner/pkg/provisioner"
 	"github.com/mazdermind/hostpath-provisioner/pkg/volume"
@@ -390,7 +391,7 @@ func provision(ctx context.Context, t *testing.T, base, node string, reader clie
 	}
 	t.Cleanup(func() { store.Close() })
 	p := provisioner.New(provisioner.Config{
-		NodeName: node, Store: store, IsLeader: func() bool { return true }, Reader: reader, Recorder: record.NewFakeRecorder(100),
+		NodeName: node, Stores: basepath.Single(policy.DefaultBasePathName, store), IsLeader: func() bool { return true }, Reader: reader, Recorder: record.NewFakeRecorder(100),
 	})
 	name, _ := policy.ClaimClassName(claim)
 	var class *storagev1.StorageClass

@@ -68,12 +68,12 @@ func Load(file, defaultPath string, defaultExplicit bool) (*Config, error) {
 			return nil, fmt.Errorf("reading base path configuration: %w", err)
 		}
 		if c, err = Parse(data); err != nil {
-			return nil, fmt.Errorf("%s: %w", file, err)
+			return nil, err
 		}
 	}
 	if i := c.index(policy.DefaultBasePathName); i >= 0 {
 		if defaultExplicit {
-			return nil, fmt.Errorf("%s: basePaths[%d].name=%q: also given as --base-path (or PV_DIR) %s; set it in one place", file, i, policy.DefaultBasePathName, defaultPath)
+			return nil, fmt.Errorf("basePaths[%d].name=%q: also given as --base-path (or PV_DIR) %s; set it in one place", i, policy.DefaultBasePathName, defaultPath)
 		}
 		return c, nil
 	}
