@@ -466,6 +466,9 @@ basePaths:
     mustBeMountpoint: true
   - name: fast
     path: /mnt/nvme
+extraStorageClasses:
+  - name: bulk
+    parameters: {basePath: bulk}
 `))
 	cm := one[*corev1.ConfigMap](t, m, "hostpath-provisioner-base-paths")
 	cfg, err := basepath.Parse([]byte(cm.Data["base-paths.yaml"]))
@@ -474,6 +477,12 @@ basePaths:
 	}
 	if got := strings.Join(cfg.Names(), ","); got != "bulk,fast" || !cfg.BasePaths[0].MustBeMountpoint || cfg.BasePaths[0].DirFor("node-b") != "/data/bulk" || cfg.BasePaths[0].DirFor("node-c") != "" {
 		t.Errorf("rendered configuration %+v", cfg)
+	}
+	names := append([]string{policy.DefaultBasePathName}, cfg.Names()...)
+	if sc := one[*storagev1.StorageClass](t, m, "bulk"); sc.Parameters[policy.ParamBasePath] != "bulk" {
+		t.Errorf("class bulk parameters %v", sc.Parameters)
+	} else if _, errs := policy.ValidateStorageClass(sc, names); len(errs) > 0 {
+		t.Errorf("class bulk: %v", errs.ToAggregate())
 	}
 	ds := one[*appsv1.DaemonSet](t, m, "hostpath-provisioner")
 	pod := ds.Spec.Template.Spec
