@@ -21,12 +21,12 @@ import (
 
 // Options is the whole configuration of one process.
 type Options struct {
-	Kubeconfig      string
-	BasePath        string
+	Kubeconfig string
+	BasePath   string
 	// BasePathConfig is the file naming more base paths (usually mounted
 	// from a ConfigMap); BasePaths is what it and BasePath amount to.
-	BasePathConfig string
-	BasePaths      *basepath.Config
+	BasePathConfig  string
+	BasePaths       *basepath.Config
 	NodeName        string
 	ProvisionerName string
 	DefaultClass    string
