@@ -9,17 +9,25 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-type dirID struct{ dev, ino uint64 }
+// dirID is what a directory is: its filesystem, inode and mount. The
+// mount matters too: a read-only bind mount over a base path leaves the
+// device and inode as they were, but the pods (whose hostPath the kubelet
+// resolves anew) get the read-only one, so the store must as well.
+type dirID struct{ dev, ino, mnt uint64 }
 
 func statDir(dir string) (dirID, error) {
-	var st unix.Stat_t
-	if err := unix.Stat(dir, &st); err != nil {
+	var st unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, dir, 0, unix.STATX_TYPE|unix.STATX_INO|unix.STATX_MNT_ID, &st); err != nil {
 		return dirID{}, &fs.PathError{Op: "stat", Path: dir, Err: err}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return dirID{}, &fs.PathError{Op: "stat", Path: dir, Err: errors.New("not a directory")}
 	}
-	return dirID{dev: uint64(st.Dev), ino: st.Ino}, nil //nolint:unconvert // Dev is uint32 on some architectures
+	id := dirID{dev: unix.Mkdev(st.Dev_major, st.Dev_minor), ino: st.Ino}
+	if st.Mask&unix.STATX_MNT_ID != 0 { // kernels before 5.8 do not say
+		id.mnt = st.Mnt_id
+	}
+	return id, nil
 }
 
 // checkMountpoint says whether dir is a filesystem of its own: its device

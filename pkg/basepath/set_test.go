@@ -124,3 +124,22 @@ func TestForVolumeFindsTheVolumesBasePath(t *testing.T) {
 		t.Errorf("ForVolume = %s %s %+v, want bulk %s default-c-pvc-1", name, st.Base(), loc, b)
 	}
 }
+
+func TestAReadOnlyBindMountOverTheBasePathIsNoticed(t *testing.T) {
+	dir := t.TempDir()
+	s := openSet(t, "n1", BasePath{Name: "bulk", Path: dir})
+	if _, err := s.ForProvisioning("bulk"); err != nil {
+		t.Fatal(err)
+	}
+	// Same filesystem and inode, another mount: what the pods would get.
+	if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
+		t.Skipf("bind mount: %v (needs root)", err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	if err := unix.Mount("", dir, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ForProvisioning("bulk"); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "is not writable") {
+		t.Fatalf("err = %v, want the read-only mount noticed", err)
+	}
+}
