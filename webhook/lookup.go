@@ -17,6 +17,7 @@ type lookup struct {
 	cache       client.Reader // the manager's cached client
 	api         client.Reader // the manager's API reader (uncached)
 	provisioner string
+	basePaths   []string // the configured base path names a class may pick
 }
 
 // get reads obj from the cache and confirms a miss against the API server

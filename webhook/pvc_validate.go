@@ -33,7 +33,7 @@ func (v *ClaimValidator) ValidateCreate(ctx context.Context, claim *corev1.Persi
 	if class == nil {
 		return allow(ctx, notOurs, warnings...)
 	}
-	params, classErrs := policy.ValidateStorageClass(class)
+	params, classErrs := policy.ValidateStorageClass(class, v.lookup.basePaths)
 	if len(classErrs) > 0 {
 		return nil, fmt.Errorf("StorageClass %q is invalid, so no claim of it can be provisioned; ask the cluster admin to re-create it: %s",
 			name, classErrs.ToAggregate().Error())
@@ -61,7 +61,7 @@ func (v *ClaimValidator) ValidateUpdate(ctx context.Context, old, claim *corev1.
 		// Only the size rules need the class, the namespace and the
 		// volume; an invalid class was reported when it was made, and
 		// its claims' growth is refused by the resizer.
-		if params, classErrs := policy.ValidateStorageClass(class); len(classErrs) == 0 {
+		if params, classErrs := policy.ValidateStorageClass(class, v.lookup.basePaths); len(classErrs) == 0 {
 			c.Class = params
 		}
 		var warn []string

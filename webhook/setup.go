@@ -27,6 +27,10 @@ type Options struct {
 	// exclude it (and kube-system) so the provisioner can always start;
 	// requests from it that do arrive are handled like any other.
 	Namespace string
+	// BasePaths are the names of the base paths the process is configured
+	// with (policy.DefaultBasePathName among them): a class's basePath
+	// must name one.
+	BasePaths []string
 }
 
 // SetupWithManager registers the three handlers on the manager's webhook
@@ -43,7 +47,7 @@ func SetupWithManager(mgr ctrl.Manager, o Options) error {
 	if o.ProvisionerName == "" {
 		return fmt.Errorf("webhook: ProvisionerName must not be empty")
 	}
-	lk := &lookup{cache: mgr.GetClient(), api: mgr.GetAPIReader(), provisioner: o.ProvisionerName}
+	lk := &lookup{cache: mgr.GetClient(), api: mgr.GetAPIReader(), provisioner: o.ProvisionerName, basePaths: o.BasePaths}
 	srv := mgr.GetWebhookServer()
 	srv.Register(MutatePVCPath, &admission.Webhook{Handler: &ClaimDefaulter{opts: o, lookup: lk, decoder: admission.NewDecoder(mgr.GetScheme())}})
 	srv.Register(ValidatePVCPath, claimValidatorWebhook(mgr.GetScheme(), lk))

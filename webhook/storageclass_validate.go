@@ -70,7 +70,7 @@ func (v *ClassValidator) validate(ctx context.Context, class *storagev1.StorageC
 			}
 		}
 	}
-	params, errs := policy.ValidateStorageClass(class, others...)
+	params, errs := policy.ValidateStorageClass(class, v.lookup.basePaths, others...)
 	if class.AllowVolumeExpansion != nil && *class.AllowVolumeExpansion && params != nil && params.Quota == policy.QuotaOff {
 		warnings = append(warnings, "allowVolumeExpansion: true with quota: off: growing a claim only changes its recorded size, nothing enforces it")
 	}

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v10/controller"
 
+	"github.com/mazdermind/hostpath-provisioner/pkg/basepath"
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 	"github.com/mazdermind/hostpath-provisioner/pkg/provisioner"
 	"github.com/mazdermind/hostpath-provisioner/pkg/volume"
@@ -227,10 +228,16 @@ func TestClassValidator(t *testing.T) {
 			class:    storageClass("whole", policy.ProvisionerName, withParams(policy.ParamPathPattern, "{{ .PVC.Namespace }}")), wantAllowed: true},
 		{name: "marking a second class default warns about the first", existing: []client.Object{storageClass("standard", "x", markedDefault)},
 			class: storageClass("hostpath", policy.ProvisionerName, markedDefault), wantAllowed: true, wantWarning: []string{`"standard" is also marked`}},
+		{name: "a class on a configured base path is allowed", class: storageClass("bulk", policy.ProvisionerName, withParams(policy.ParamBasePath, "bulk")), wantAllowed: true},
+		{name: "a class on an unknown base path is denied listing the known ones", class: storageClass("slow", policy.ProvisionerName, withParams(policy.ParamBasePath, "slow")),
+			wantMessage: []string{`parameters[basePath]: Unsupported value: "slow": supported values: "default", "bulk"`}},
+		{name: "classes on different base paths do not nest", existing: []client.Object{storageClass("data", policy.ProvisionerName, withParams(policy.ParamPathPattern, "{{ .PVC.Namespace }}/{{ .PVC.Name }}/data"))},
+			class: storageClass("whole", policy.ProvisionerName, withParams(policy.ParamPathPattern, "{{ .PVC.Namespace }}", policy.ParamBasePath, "bulk")), wantAllowed: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			lk, _ := testLookup(t, tt.existing...)
+			lk.basePaths = []string{policy.DefaultBasePathName, "bulk"} // as configured with --base-path-config
 			v := classValidatorWebhook(testScheme(t), Options{ProvisionerName: policy.ProvisionerName, DefaultClass: "hostpath"}, lk)
 			op := tt.op
 			if op == "" {
@@ -390,7 +397,7 @@ func provision(ctx context.Context, t *testing.T, base, node string, reader clie
 	}
 	t.Cleanup(func() { store.Close() })
 	p := provisioner.New(provisioner.Config{
-		NodeName: node, Store: store, IsLeader: func() bool { return true }, Reader: reader, Recorder: record.NewFakeRecorder(100),
+		NodeName: node, Stores: basepath.Single(policy.DefaultBasePathName, store), IsLeader: func() bool { return true }, Reader: reader, Recorder: record.NewFakeRecorder(100),
 	})
 	name, _ := policy.ClaimClassName(claim)
 	var class *storagev1.StorageClass

@@ -13,10 +13,9 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/mazdermind/hostpath-provisioner/pkg/basepath"
 	"github.com/mazdermind/hostpath-provisioner/pkg/beneath"
-	"github.com/mazdermind/hostpath-provisioner/pkg/location"
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
-	"github.com/mazdermind/hostpath-provisioner/pkg/volume"
 )
 
 // Resizer grows a bound claim's volume when its request is raised (the API
@@ -39,7 +38,7 @@ import (
 // lower the request again, down to the current size, to recover.
 type Resizer struct {
 	Client   client.Client
-	Store    *volume.Store
+	Stores   *basepath.Set
 	NodeName string
 	Recorder record.EventRecorder
 }
@@ -76,15 +75,15 @@ func (r *Resizer) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result,
 	// The directory must be where the PV says and reachable without a
 	// symlink, even when only the recorded size changes: a volume whose
 	// path was tampered with is not grown at all.
-	loc, err := location.Of(pv, r.Store.Base())
+	store, loc, _, err := r.Stores.ForVolume(pv)
 	if err == nil {
-		err = r.Store.Check(loc.Rel)
+		err = store.Check(loc.Rel)
 	}
 	if err != nil {
 		return ctrl.Result{}, r.infeasible(ctx, &claim, *request, err.Error())
 	}
 	if q := pv.Annotations[policy.AnnQuota]; q != "" && q != "none" {
-		if err := r.Store.Resize(loc.Rel, request.Value()); err != nil {
+		if err := store.Resize(loc.Rel, request.Value()); err != nil {
 			if errors.Is(err, beneath.ErrSymlink) {
 				// A swapped component: nothing was touched, and retrying
 				// will not change that until an admin looks.
@@ -112,7 +111,7 @@ func (r *Resizer) refusal(ctx context.Context, claim *corev1.PersistentVolumeCla
 	if err := r.Client.Get(ctx, client.ObjectKey{Name: pv.Spec.StorageClassName}, &class); err != nil {
 		return fmt.Sprintf("cannot read StorageClass %q to check the growth against its rules: %v", pv.Spec.StorageClassName, err)
 	}
-	params, errs := policy.ValidateStorageClass(&class)
+	params, errs := policy.ValidateStorageClass(&class, r.Stores.Names())
 	if len(errs) > 0 {
 		return fmt.Sprintf("StorageClass %s is invalid: %v", class.Name, errs.ToAggregate())
 	}
@@ -132,13 +131,17 @@ func (r *Resizer) refusal(ctx context.Context, claim *corev1.PersistentVolumeCla
 	}
 	grow := policy.ClaimRequest(claim).DeepCopy()
 	grow.Sub(current)
-	space, err := r.Store.Space()
+	store, _, _, err := r.Stores.ForVolume(pv)
+	if err != nil {
+		return err.Error()
+	}
+	space, err := store.Space()
 	if err != nil {
 		return err.Error()
 	}
 	if free := space.FreeQuantity(); grow.Cmp(*free) > 0 {
 		return fmt.Sprintf("cannot grow to %s on node %s: %s more is needed, %s has %s",
-			policy.ClaimRequest(claim).String(), r.NodeName, grow.String(), r.Store.Base(), space)
+			policy.ClaimRequest(claim).String(), r.NodeName, grow.String(), store.Base(), space)
 	}
 	return ""
 }

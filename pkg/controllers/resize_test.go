@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	"github.com/mazdermind/hostpath-provisioner/pkg/basepath"
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 	"github.com/mazdermind/hostpath-provisioner/pkg/volume"
 )
@@ -58,7 +59,7 @@ func newResizeFixture(t *testing.T, params, nsAnn map[string]string, request str
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns", Annotations: nsAnn}}
 	c := fake.NewClientBuilder().WithObjects(pv, claim, class, ns).WithStatusSubresource(claim).Build()
 	events := record.NewFakeRecorder(10)
-	return &resizeFixture{c: c, events: events, r: &Resizer{Client: c, Store: store, NodeName: "n1", Recorder: events}}
+	return &resizeFixture{c: c, events: events, r: &Resizer{Client: c, Stores: basepath.Single(policy.DefaultBasePathName, store), NodeName: "n1", Recorder: events}}
 }
 
 func (f *resizeFixture) reconcile(t *testing.T) {

@@ -109,3 +109,38 @@ func NodeOf(pv *corev1.PersistentVolume) string {
 func OnNode(pv *corev1.PersistentVolume, node string) bool {
 	return Ours(pv) && NodeOf(pv) == node
 }
+
+// Resolve returns where pv's directory is for an instance serving several
+// base paths (the directories of this node's configured base paths). The
+// PV's hostpath.dev/base-path annotation picks one; a PV without it (the
+// original provisioner's) belongs to the base path its source path lies
+// in, the deepest one when base paths are nested. Then Of decides, so
+// every rule of Of holds whichever base path is chosen.
+func Resolve(pv *corev1.PersistentVolume, bases []string) (Location, error) {
+	if b, ok := pv.Annotations[policy.AnnBasePath]; ok {
+		for _, base := range bases {
+			if path.Clean(base) == path.Clean(b) {
+				return Of(pv, base)
+			}
+		}
+		return Location{}, fmt.Errorf("PV %s was made under base path %s (annotation %s) but this instance serves %s; not touching it",
+			pv.Name, b, policy.AnnBasePath, strings.Join(bases, ", "))
+	}
+	_, abs := SourcePath(pv)
+	best := ""
+	for _, base := range bases {
+		b := strings.TrimSuffix(path.Clean(base), "/") + "/"
+		if strings.HasPrefix(abs, b) && len(b) > len(best) {
+			best = b
+		}
+	}
+	if best == "" {
+		if len(bases) == 1 || !Ours(pv) {
+			return Of(pv, strings.Join(bases, ":")) // its error says why
+		}
+		field, _ := SourcePath(pv)
+		return Location{}, fmt.Errorf("PV %s: %s %s is not inside the base paths of this instance (%s); not touching it",
+			pv.Name, field, abs, strings.Join(bases, ", "))
+	}
+	return Of(pv, best)
+}

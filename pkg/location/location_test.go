@@ -90,3 +90,47 @@ func TestNodeOfFallsBackToTheOriginalsIdentityAndTheAffinity(t *testing.T) {
 		}
 	}
 }
+
+func TestResolvePicksTheBasePathTheAnnotationOrTheSourcePathNames(t *testing.T) {
+	bases := []string{"/var/kubernetes", "/mnt/bulk", "/mnt/bulk/deep"}
+	tests := []struct {
+		name     string
+		pv       *corev1.PersistentVolume
+		wantBase string
+		wantErr  string
+	}{
+		{name: "our PV on the second base path", pv: hostPathPV("/mnt/bulk/ns-a", map[string]string{policy.AnnNode: "n1", policy.AnnPath: "ns-a", policy.AnnBasePath: "/mnt/bulk"}),
+			wantBase: "/mnt/bulk"},
+		{name: "the original's PV: its path decides", pv: hostPathPV("/mnt/bulk/default-c-pvc-1", map[string]string{policy.AnnLegacyIdentity: "n1"}),
+			wantBase: "/mnt/bulk"},
+		{name: "the original's PV in a nested base path: the deepest wins", pv: hostPathPV("/mnt/bulk/deep/x", map[string]string{policy.AnnLegacyIdentity: "n1"}),
+			wantBase: "/mnt/bulk/deep"},
+		{name: "annotation names a base path this instance does not serve", pv: hostPathPV("/srv/x", map[string]string{policy.AnnNode: "n1", policy.AnnPath: "x", policy.AnnBasePath: "/srv"}),
+			wantErr: "was made under base path /srv (annotation hostpath.dev/base-path) but this instance serves /var/kubernetes, /mnt/bulk, /mnt/bulk/deep"},
+		{name: "annotation and source path disagree", pv: hostPathPV("/var/kubernetes/x", map[string]string{policy.AnnNode: "n1", policy.AnnPath: "x", policy.AnnBasePath: "/mnt/bulk"}),
+			wantErr: "is not inside the base path /mnt/bulk"},
+		{name: "the original's PV outside every base path", pv: hostPathPV("/etc/x", map[string]string{policy.AnnLegacyIdentity: "n1"}),
+			wantErr: "spec.hostPath.path /etc/x is not inside the base paths of this instance (/var/kubernetes, /mnt/bulk, /mnt/bulk/deep)"},
+		{name: "not ours", pv: hostPathPV("/mnt/bulk/x", nil), wantBase: "", wantErr: "was not made by hostpath-provisioner"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			loc, err := Resolve(tt.pv, bases)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Resolve() = %+v, %v; want an error containing %q", loc, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Resolve() error = %v", err)
+			}
+			if loc.Base != tt.wantBase {
+				t.Fatalf("Resolve() base = %q, want %q", loc.Base, tt.wantBase)
+			}
+			if _, abs := SourcePath(tt.pv); loc.Abs() != abs {
+				t.Fatalf("Abs() = %q, want the source path %q", loc.Abs(), abs)
+			}
+		})
+	}
+}

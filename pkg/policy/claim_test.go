@@ -25,7 +25,7 @@ func claimOf(size string, mutate ...func(*corev1.PersistentVolumeClaim)) *corev1
 // classOf is the parsed parameters of a valid class.
 func classOf(t *testing.T, params map[string]string) *ClassParameters {
 	t.Helper()
-	p, errs := ValidateStorageClass(&storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "x"}, Parameters: params})
+	p, errs := ValidateStorageClass(&storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "x"}, Parameters: params}, nil)
 	if len(errs) > 0 {
 		t.Fatal(errs.ToAggregate())
 	}

@@ -79,10 +79,16 @@ func ClusterDefaultClass(classes []storagev1.StorageClass) *storagev1.StorageCla
 // other StorageClasses of our provisioner, given when a class is created:
 // its pattern is then also checked against theirs, both ways (classes with
 // the class's own name, and invalid ones, which provision nothing, are
-// skipped). The returned parameters are usable only when the error list is
-// empty.
-func ValidateStorageClass(class *storagev1.StorageClass, others ...storagev1.StorageClass) (*ClassParameters, field.ErrorList) {
+// skipped, and so are classes on another base path, whose volumes cannot
+// meet). basePaths are the names of the base paths the process is
+// configured with: a class naming another is refused with the list (nil:
+// not known to the caller, only the name's syntax is checked). The
+// returned parameters are usable only when the error list is empty.
+func ValidateStorageClass(class *storagev1.StorageClass, basePaths []string, others ...storagev1.StorageClass) (*ClassParameters, field.ErrorList) {
 	params, errs := parseClassParameters(class.Parameters)
+	if err := validateKnownBasePath(params, basePaths); err != nil {
+		errs = append(errs, err)
+	}
 	if class.ReclaimPolicy != nil && *class.ReclaimPolicy == corev1.PersistentVolumeReclaimRecycle {
 		// Recycle would make kube-controller-manager start a scrubber pod
 		// that runs rm -rf in the volume; onDelete says what we do instead.
@@ -98,14 +104,15 @@ func ValidateStorageClass(class *storagev1.StorageClass, others ...storagev1.Sto
 				class.MountOptions, ParamVolumeType, VolumeTypeLocal)))
 	}
 	if params != nil && params.Pattern != nil {
-		errs = append(errs, validateNesting(class.Name, params.Pattern, others)...)
+		errs = append(errs, validateNesting(class.Name, params, others)...)
 	}
 	return params, errs
 }
 
 // validateNesting refuses a pattern whose volumes could be inside one
 // another's, or inside (or around) those of the other classes.
-func validateNesting(name string, pattern *PathPattern, others []storagev1.StorageClass) field.ErrorList {
+func validateNesting(name string, params *ClassParameters, others []storagev1.StorageClass) field.ErrorList {
+	pattern := params.Pattern
 	fp := field.NewPath("parameters").Key(ParamPathPattern)
 	names := map[*PathPattern]string{pattern: name}
 	if n, ok := selfNesting(pattern); ok {
@@ -119,7 +126,7 @@ func validateNesting(name string, pattern *PathPattern, others []storagev1.Stora
 			continue
 		}
 		op, oerrs := parseClassParameters(o.Parameters)
-		if len(oerrs) > 0 {
+		if len(oerrs) > 0 || op.BasePath != params.BasePath {
 			continue
 		}
 		names[op.Pattern] = o.Name

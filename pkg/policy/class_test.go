@@ -78,7 +78,7 @@ func TestValidateStorageClass(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, errs := ValidateStorageClass(&tt.class); len(errs) != tt.wantErr {
+			if _, errs := ValidateStorageClass(&tt.class, nil); len(errs) != tt.wantErr {
 				t.Errorf("got %d errors (%v), want %d", len(errs), errs, tt.wantErr)
 			}
 		})

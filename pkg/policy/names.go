@@ -13,6 +13,9 @@ const (
 	DefaultClassName = "hostpath"
 	// DefaultBasePath is where volumes live on the node.
 	DefaultBasePath = "/var/kubernetes"
+	// DefaultBasePathName names the base path of --base-path (PV_DIR): the
+	// one a class without a basePath parameter uses.
+	DefaultBasePathName = "default"
 
 	// Prefix is the annotation and label prefix we own.
 	Prefix = "hostpath.dev/"

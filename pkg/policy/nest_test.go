@@ -83,19 +83,19 @@ func TestValidateStorageClassRefusesPatternsThatCouldNest(t *testing.T) {
 	broken := class("broken", "{{ .PVC.Namespace }}/{{ .PVC.Name }}/data")
 	broken.Parameters["colour"] = "blue"
 
-	_, errs := ValidateStorageClass(&whole, plain, inner)
+	_, errs := ValidateStorageClass(&whole, nil, plain, inner)
 	expectErrs(t, errs, `parameters[pathPattern]: Invalid value: "{{ .PVC.Namespace }}": could put volumes of StorageClass "whole" and of StorageClass "data" (pathPattern "{{ .PVC.Namespace }}/{{ .PVC.Name }}/data") inside one another: `+
 		`StorageClass "data" would make "sample-namespace/claim-a/data" for claim sample-namespace/claim-a, inside "sample-namespace" that StorageClass "whole" would make for claim sample-namespace/claim-b`)
 	if len(errs) != 1 {
 		t.Errorf("one error for the one class it nests with, got %v", errs)
 	}
-	_, errs = ValidateStorageClass(&inner, whole)
+	_, errs = ValidateStorageClass(&inner, nil, whole)
 	expectErrs(t, errs, `StorageClass "data" would make "sample-namespace/claim-a/data" for claim sample-namespace/claim-a, inside "sample-namespace" that StorageClass "whole" would make`)
 
-	if _, errs := ValidateStorageClass(&whole, plain, whole, broken); len(errs) > 0 {
+	if _, errs := ValidateStorageClass(&whole, nil, plain, whole, broken); len(errs) > 0 {
 		t.Errorf("a class of the same name (its own update) and an invalid class are not held against it: %v", errs)
 	}
 	self := class("deep", `{{ .PVC.Namespace }}/{{ .PVC.Name }}{{ if .PVC.Labels.deep }}/{{ .PVName }}{{ end }}`)
-	_, errs = ValidateStorageClass(&self)
+	_, errs = ValidateStorageClass(&self, nil)
 	expectErrs(t, errs, `could put one volume's directory inside another's: StorageClass "deep" would make "sample-namespace/claim-a/pvc-`)
 }

@@ -24,11 +24,12 @@ const (
 	ParamMinSize     = "minSize"
 	ParamMaxSize     = "maxSize"
 	ParamQuota       = "quota"
+	ParamBasePath    = "basePath"
 )
 
 var knownParams = []string{
 	ParamPathPattern, ParamOnDelete, ParamVolumeType, ParamMode,
-	ParamUID, ParamGID, ParamMinSize, ParamMaxSize, ParamQuota,
+	ParamUID, ParamGID, ParamMinSize, ParamMaxSize, ParamQuota, ParamBasePath,
 }
 
 // OnDelete says what happens to a volume's directory when its claim goes.
@@ -83,6 +84,9 @@ type ClassParameters struct {
 	MinSize    *resource.Quantity
 	MaxSize    *resource.Quantity
 	Quota      QuotaMode
+	// BasePath names the configured base path the class's volumes live
+	// under (DefaultBasePathName unless the class says otherwise).
+	BasePath string
 }
 
 // parseClassParameters validates every StorageClass parameter. Unknown keys
@@ -95,6 +99,7 @@ func parseClassParameters(params map[string]string) (*ClassParameters, field.Err
 		VolumeType: VolumeTypeHostPath,
 		Mode:       DefaultMode,
 		Quota:      QuotaAuto,
+		BasePath:   DefaultBasePathName,
 	}
 
 	keys := make([]string, 0, len(params))
@@ -151,6 +156,13 @@ func parseClassParameters(params map[string]string) (*ClassParameters, field.Err
 			errs = append(errs, field.NotSupported(fp.Key(ParamQuota), v, quotaValues))
 		} else {
 			p.Quota = QuotaMode(v)
+		}
+	}
+	if v, ok := params[ParamBasePath]; ok {
+		if err := ValidateBasePathName(v); err != nil {
+			errs = append(errs, field.Invalid(fp.Key(ParamBasePath), v, err.Error()))
+		} else {
+			p.BasePath = v
 		}
 	}
 	return p, errs

@@ -62,7 +62,7 @@ func TestParseClassParameters(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, errs := ValidateStorageClass(&storagev1.StorageClass{Parameters: tt.params})
+			p, errs := ValidateStorageClass(&storagev1.StorageClass{Parameters: tt.params}, nil)
 			if tt.wantErr == "" {
 				if len(errs) > 0 {
 					t.Fatalf("unexpected errors: %v", errs.ToAggregate())

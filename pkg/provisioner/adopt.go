@@ -28,14 +28,14 @@ func (p *Provisioner) Adopt(ctx context.Context) error {
 		if !location.OnNode(pv, p.cfg.NodeName) {
 			continue
 		}
-		loc, err := location.Of(pv, p.cfg.Store.Base())
+		store, loc, _, err := p.cfg.Stores.ForVolume(pv)
 		if err != nil {
 			continue
 		}
-		if ok, err := p.cfg.Store.Exists(loc.Rel); err != nil || !ok {
+		if ok, err := store.Exists(loc.Rel); err != nil || !ok {
 			continue
 		}
-		if err := p.cfg.Store.Register(loc.Rel, pv.Name); err != nil {
+		if err := store.Register(loc.Rel, pv.Name); err != nil {
 			return fmt.Errorf("adopting PV %s (%s): %w", pv.Name, loc.Abs(), err)
 		}
 		adopted++

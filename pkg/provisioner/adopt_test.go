@@ -29,13 +29,13 @@ func TestAdoptRegistersVolumesOfEarlierVersionsSoNothingNestsInThem(t *testing.T
 	if err := f.p.Adopt(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := f.p.cfg.Store.IsVolume("ns"); err != nil || !ok {
+	if ok, err := f.store.IsVolume("ns"); err != nil || !ok {
 		t.Fatalf("IsVolume(ns) = %v, %v; want the old volume adopted", ok, err)
 	}
-	if ok, _ := f.p.cfg.Store.IsVolume("gone"); ok {
+	if ok, _ := f.store.IsVolume("gone"); ok {
 		t.Error("a PV whose directory is gone was registered")
 	}
-	_, err := f.p.cfg.Store.CreateVolume("ns/inside", volume.CreateOptions{PV: "pvc-new", Mode: 0o777})
+	_, err := f.store.CreateVolume("ns/inside", volume.CreateOptions{PV: "pvc-new", Mode: 0o777})
 	if !errors.Is(err, volume.ErrNested) {
 		t.Fatalf("a volume inside the adopted one: err = %v, want ErrNested", err)
 	}

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v10/controller"
 
+	"github.com/mazdermind/hostpath-provisioner/pkg/basepath"
 	"github.com/mazdermind/hostpath-provisioner/pkg/failpoint"
 	"github.com/mazdermind/hostpath-provisioner/pkg/location"
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
@@ -31,8 +32,9 @@ import (
 type Config struct {
 	// NodeName is the node this process runs on; it owns that node's volumes.
 	NodeName string
-	// Store is the node's base path.
-	Store *volume.Store
+	// Stores are the node's base paths, one store each; a class picks one
+	// by name (its basePath parameter).
+	Stores *basepath.Set
 	// ReclaimOverride, when set, replaces the class reclaimPolicy as the
 	// default fate of a volume (the original's PV_RECLAIM_POLICY).
 	ReclaimOverride corev1.PersistentVolumeReclaimPolicy
@@ -130,23 +132,32 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 		return nil, controller.ProvisioningFinished, err
 	}
 
+	// Only this class's base path is checked: another one that is broken
+	// does not stop this claim. One that is unusable here (missing, not
+	// mounted, read-only, none on this node) sends a claim with a selected
+	// node back to the scheduler, as a full disk does.
+	store, err := p.cfg.Stores.ForProvisioning(params.BasePath)
+	if err != nil {
+		return nil, rescheduleIf(opts.SelectedNode != nil && errors.Is(err, basepath.ErrUnavailable)), fmt.Errorf(
+			"StorageClass %s cannot provision on node %s: %w", opts.StorageClass.Name, p.cfg.NodeName, err)
+	}
 	request := policy.ClaimRequest(claim)
-	if state, err := p.checkSpace(*request, opts.SelectedNode != nil); err != nil {
+	if state, err := p.checkSpace(store, *request, opts.SelectedNode != nil); err != nil {
 		return nil, state, err
 	}
 
 	limit := volume.Limit{Bytes: request.Value(), Mode: params.Quota}
 	var enforced bool
 	if source != nil {
-		enforced, err = p.clone(ctx, source, rel, limit, opts)
+		enforced, err = p.clone(ctx, store, params.BasePath, source, rel, limit, opts)
 	} else {
-		enforced, err = p.cfg.Store.CreateVolume(rel, volume.CreateOptions{PV: opts.PVName, Mode: params.Mode, Owner: volume.Owner{UID: params.UID, GID: params.GID}, Limit: limit})
+		enforced, err = store.CreateVolume(rel, volume.CreateOptions{PV: opts.PVName, Mode: params.Mode, Owner: volume.Owner{UID: params.UID, GID: params.GID}, Limit: limit})
 	}
 	if err != nil {
 		if errors.Is(err, volume.ErrCollision) {
 			return nil, controller.ProvisioningFinished, fmt.Errorf(
 				"refusing to provision on node %s: %s: %w; it may hold another claim's data. Move it away or choose a pathPattern with {{ .PVName }}",
-				p.cfg.NodeName, p.cfg.Store.Abs(rel), err)
+				p.cfg.NodeName, store.Abs(rel), err)
 		}
 		return nil, controller.ProvisioningFinished, fmt.Errorf("node %s: %w", p.cfg.NodeName, err)
 	}
@@ -156,33 +167,40 @@ func (p *Provisioner) Provision(ctx context.Context, opts controller.ProvisionOp
 	if err != nil {
 		return nil, controller.ProvisioningNoChange, err
 	}
-	pv := p.describe(opts, rel, *request, params.VolumeType, onDelete, hostname)
+	pv := p.describe(opts, store, rel, *request, params.VolumeType, onDelete, hostname)
 	pv.Annotations[policy.AnnQuota] = "none"
 	if enforced {
-		pv.Annotations[policy.AnnQuota] = string(p.cfg.Store.QuotaKind())
+		pv.Annotations[policy.AnnQuota] = string(store.QuotaKind())
 	}
 	if source != nil {
 		pv.Annotations[policy.AnnClonedFrom] = source.claim.Namespace + "/" + source.claim.Name
 	}
-	logger.V(2).Info("Provisioned volume directory", "claim", klog.KObj(claim), "path", p.cfg.Store.Abs(rel), "onDelete", onDelete)
+	logger.V(2).Info("Provisioned volume directory", "claim", klog.KObj(claim), "path", store.Abs(rel), "basePath", params.BasePath, "onDelete", onDelete)
 	return pv, controller.ProvisioningFinished, nil
 }
 
 // clone makes rel a copy of the source's directory. The clone's root
 // takes the source's mode and owner, not the class's: the pods that used
 // the data expect its permissions.
-func (p *Provisioner) clone(ctx context.Context, src *cloneSource, rel string, limit volume.Limit, opts controller.ProvisionOptions) (bool, error) {
-	srcLoc, err := location.Of(src.pv, p.cfg.Store.Base())
-	srcRel := srcLoc.Rel
+// A clone is made on its source's base path: a copy across filesystems
+// would lose the snapshot and the quota, so a class on another base path is
+// refused, naming both.
+func (p *Provisioner) clone(ctx context.Context, store *volume.Store, basePath string, src *cloneSource, rel string, limit volume.Limit, opts controller.ProvisionOptions) (bool, error) {
+	name := src.claim.Namespace + "/" + src.claim.Name
+	srcStore, srcLoc, srcBase, err := p.cfg.Stores.ForVolume(src.pv)
 	if err != nil {
 		return false, fmt.Errorf("source claim %s: %w", src.claim.Name, err)
 	}
-	name := src.claim.Namespace + "/" + src.claim.Name
-	how, enforced, err := p.cfg.Store.Clone(srcRel, rel, limit, volume.CloneOptions{ID: opts.PVName, Progress: p.cloneProgress(opts.PVC, name)})
+	if srcBase != basePath {
+		return false, fmt.Errorf("cannot clone %s: it is on base path %q (%s), but StorageClass %s puts volumes on base path %q (%s); a clone stays on its source's base path",
+			name, srcBase, srcStore.Base(), opts.StorageClass.Name, basePath, store.Base())
+	}
+	srcRel := srcLoc.Rel
+	how, enforced, err := store.Clone(srcRel, rel, limit, volume.CloneOptions{ID: opts.PVName, Progress: p.cloneProgress(opts.PVC, name)})
 	if err != nil {
 		return false, fmt.Errorf("cloning %s: %w", name, err)
 	}
-	klog.FromContext(ctx).V(2).Info("Cloned volume directory", "source", name, "method", how, "from", p.cfg.Store.Abs(srcRel), "to", p.cfg.Store.Abs(rel))
+	klog.FromContext(ctx).V(2).Info("Cloned volume directory", "source", name, "method", how, "from", store.Abs(srcRel), "to", store.Abs(rel))
 	return enforced, nil
 }
 
@@ -190,7 +208,7 @@ func (p *Provisioner) clone(ctx context.Context, src *cloneSource, rel string, l
 // included, and renders the claim's directory: the webhook fails open, so
 // a claim made while it was down must not slip past the provisioner.
 func (p *Provisioner) check(ctx context.Context, opts controller.ProvisionOptions, source *cloneSource) (*policy.ClassParameters, string, error) {
-	params, errs := policy.ValidateStorageClass(opts.StorageClass)
+	params, errs := policy.ValidateStorageClass(opts.StorageClass, p.cfg.Stores.Names())
 	if len(errs) > 0 {
 		return nil, "", fmt.Errorf("StorageClass %s is invalid: %w", opts.StorageClass.Name, errs.ToAggregate())
 	}
@@ -213,8 +231,8 @@ func (p *Provisioner) check(ctx context.Context, opts controller.ProvisionOption
 // checkSpace refuses a claim the base path cannot hold. For a claim with a
 // selected node the scheduler is asked to pick another node; otherwise the
 // library retries with exponential backoff, not in a hot loop.
-func (p *Provisioner) checkSpace(request resource.Quantity, rescheduleable bool) (controller.ProvisioningState, error) {
-	space, err := p.cfg.Store.Space()
+func (p *Provisioner) checkSpace(store *volume.Store, request resource.Quantity, rescheduleable bool) (controller.ProvisioningState, error) {
+	space, err := store.Space()
 	if err != nil {
 		return controller.ProvisioningNoChange, fmt.Errorf("node %s: %w", p.cfg.NodeName, err)
 	}
@@ -222,12 +240,18 @@ func (p *Provisioner) checkSpace(request resource.Quantity, rescheduleable bool)
 	if request.Cmp(*free) <= 0 {
 		return "", nil
 	}
-	state := controller.ProvisioningFinished
+	return rescheduleIf(rescheduleable), fmt.Errorf("not enough space on node %s: the claim requests %s, %s has %s",
+		p.cfg.NodeName, request.String(), store.Base(), space)
+}
+
+// rescheduleIf is the state for a claim this node cannot take now: one
+// with a selected node goes back to the scheduler (the library removes the
+// selected node), an Immediate one is retried with backoff.
+func rescheduleIf(rescheduleable bool) controller.ProvisioningState {
 	if rescheduleable {
-		state = controller.ProvisioningReschedule
+		return controller.ProvisioningReschedule
 	}
-	return state, fmt.Errorf("not enough space on node %s: the claim requests %s, %s has %s",
-		p.cfg.NodeName, request.String(), p.cfg.Store.Base(), space)
+	return controller.ProvisioningFinished
 }
 
 // hostname is the node's kubernetes.io/hostname label, which node affinity
@@ -246,8 +270,8 @@ func (p *Provisioner) hostname(ctx context.Context, selected *corev1.Node) (stri
 	return node.Name, nil
 }
 
-func (p *Provisioner) describe(opts controller.ProvisionOptions, rel string, size resource.Quantity, vt policy.VolumeType, onDelete policy.OnDelete, hostname string) *corev1.PersistentVolume {
-	abs := p.cfg.Store.Abs(rel)
+func (p *Provisioner) describe(opts controller.ProvisionOptions, store *volume.Store, rel string, size resource.Quantity, vt policy.VolumeType, onDelete policy.OnDelete, hostname string) *corev1.PersistentVolume {
+	abs := store.Abs(rel)
 	var source corev1.PersistentVolumeSource
 	if vt == policy.VolumeTypeLocal {
 		source.Local = &corev1.LocalVolumeSource{Path: abs}
@@ -264,7 +288,7 @@ func (p *Provisioner) describe(opts controller.ProvisionOptions, rel string, siz
 			Annotations: map[string]string{
 				policy.AnnNode:     p.cfg.NodeName,
 				policy.AnnPath:     rel,
-				policy.AnnBasePath: p.cfg.Store.Base(),
+				policy.AnnBasePath: store.Base(),
 				policy.AnnOnDelete: string(onDelete),
 			},
 		},
@@ -300,38 +324,40 @@ func (p *Provisioner) Delete(ctx context.Context, pv *corev1.PersistentVolume) e
 	}
 	// The PV's own source path decides what is deleted; a PV whose
 	// annotations say otherwise is refused, never followed.
-	loc, err := location.Of(pv, p.cfg.Store.Base())
+	// An unmounted or missing base path is an error, retried: the volume
+	// is deleted once its disk is back, never looked for underneath.
+	store, loc, _, err := p.cfg.Stores.ForVolume(pv)
 	if err != nil {
 		return err
 	}
 	rel := loc.Rel
-	logger := klog.FromContext(ctx).WithValues("pv", pv.Name, "path", p.cfg.Store.Abs(rel))
+	logger := klog.FromContext(ctx).WithValues("pv", pv.Name, "path", store.Abs(rel))
 
 	onDelete := policy.OnDeleteDelete
 	if v, ok := pv.Annotations[policy.AnnOnDelete]; ok {
 		od, ferr := policy.ParseOnDelete(v, field.NewPath("metadata", "annotations").Key(policy.AnnOnDelete))
 		if ferr != nil {
 			// Unknown intent: keeping the data is the only safe reading.
-			return fmt.Errorf("not deleting %s: %w", p.cfg.Store.Abs(rel), ferr)
+			return fmt.Errorf("not deleting %s: %w", store.Abs(rel), ferr)
 		}
 		onDelete = od
 	}
 	switch onDelete {
 	case policy.OnDeleteRetain:
 		return fmt.Errorf("not deleting %s: the volume has %s=retain; set it to delete or archive to let the directory go, or set the reclaim policy to Retain",
-			p.cfg.Store.Abs(rel), policy.AnnOnDelete)
+			store.Abs(rel), policy.AnnOnDelete)
 	case policy.OnDeleteArchive:
-		name, err := p.cfg.Store.Archive(rel, p.cfg.Now())
+		name, err := store.Archive(rel, p.cfg.Now())
 		if err != nil {
 			return fmt.Errorf("node %s: %w", p.cfg.NodeName, err)
 		}
 		if name != "" {
-			logger.Info("Archived volume directory", "archive", p.cfg.Store.Abs(name))
-			p.cfg.Recorder.Eventf(pv, corev1.EventTypeNormal, "VolumeArchived", "Archived %s as %s on node %s", p.cfg.Store.Abs(rel), p.cfg.Store.Abs(name), p.cfg.NodeName)
+			logger.Info("Archived volume directory", "archive", store.Abs(name))
+			p.cfg.Recorder.Eventf(pv, corev1.EventTypeNormal, "VolumeArchived", "Archived %s as %s on node %s", store.Abs(rel), store.Abs(name), p.cfg.NodeName)
 		}
 		return nil
 	default:
-		if err := p.cfg.Store.Remove(rel); err != nil {
+		if err := store.Remove(rel); err != nil {
 			return fmt.Errorf("node %s: %w", p.cfg.NodeName, err)
 		}
 		logger.V(2).Info("Deleted volume directory")

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v10/controller"
 
+	"github.com/mazdermind/hostpath-provisioner/pkg/basepath"
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 	"github.com/mazdermind/hostpath-provisioner/pkg/volume"
 )
@@ -27,7 +28,9 @@ const node = "node-a"
 
 type fixture struct {
 	p      *Provisioner
-	base   string
+	base   string // the default base path
+	bulk   string // the base path named bulk
+	store  *volume.Store
 	leader bool
 	events *record.FakeRecorder
 	client client.Client // what the provisioner reads
@@ -35,20 +38,26 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	base := t.TempDir()
-	store, err := volume.Open(base)
+	base, bulk := t.TempDir(), t.TempDir()
+	stores, err := basepath.Open(&basepath.Config{BasePaths: []basepath.BasePath{
+		{Name: policy.DefaultBasePathName, Path: base}, {Name: "bulk", Path: bulk},
+	}}, node)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { store.Close() })
+	t.Cleanup(stores.Close)
+	store, err := stores.ForProvisioning(policy.DefaultBasePathName)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cb := fake.NewClientBuilder().WithObjects(
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "small", Annotations: map[string]string{policy.AnnNamespaceMaxSize: "1Mi"}}},
 		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node, Labels: map[string]string{corev1.LabelHostname: "host-a"}}},
 	)
-	f := &fixture{base: base, leader: true, events: record.NewFakeRecorder(10), client: cb.Build()}
+	f := &fixture{base: base, bulk: bulk, store: store, leader: true, events: record.NewFakeRecorder(10), client: cb.Build()}
 	f.p = New(Config{
-		NodeName: node, Store: store, IsLeader: func() bool { return f.leader },
+		NodeName: node, Stores: stores, IsLeader: func() bool { return f.leader },
 		Reader: f.client, Recorder: f.events,
 		Now: func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) },
 	})

@@ -31,10 +31,11 @@ type sample struct {
 	truncated            bool
 }
 
-// Measurer reports the bytes a volume uses (pkg/volume.Store).
+// Measurer reports the bytes a volume uses: pkg/basepath's Set, which
+// finds the volume's base path and directory (pkg/location) and measures
+// it there.
 type Measurer interface {
-	Base() string
-	Usage(rel string, maxEntries int) (volume.Usage, error)
+	Usage(pv *corev1.PersistentVolume, maxEntries int) (volume.Usage, error)
 }
 
 // Collector walks this node's volumes every Interval and serves the last
@@ -112,17 +113,15 @@ func (c *Collector) refresh(ctx context.Context) error {
 		if !location.OnNode(&pv, c.NodeName) {
 			continue
 		}
-		loc, err := location.Of(&pv, c.Volumes.Base())
-		if err != nil {
-			continue // not ours to measure; the provisioner reports it where it acts
-		}
 		s := sample{pv: pv.Name, capacity: float64(pv.Spec.Capacity.Storage().Value())}
 		if ref := pv.Spec.ClaimRef; ref != nil {
 			s.namespace, s.claim = ref.Namespace, ref.Name
 		}
-		u, err := c.Volumes.Usage(loc.Rel, MaxEntries)
+		u, err := c.Volumes.Usage(&pv, MaxEntries)
 		if err != nil {
-			continue // deleted meanwhile, or not yet created
+			// Not ours to measure, its base path unusable, or deleted
+			// meanwhile: the provisioner reports it where it acts.
+			continue
 		}
 		s.used, s.truncated = float64(u.Used), u.Truncated
 		out = append(out, s)

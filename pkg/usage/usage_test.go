@@ -11,16 +11,21 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	"github.com/mazdermind/hostpath-provisioner/pkg/location"
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 	"github.com/mazdermind/hostpath-provisioner/pkg/volume"
 )
 
+// fakeMeasurer finds a volume as pkg/basepath's Set does (location.Resolve
+// over the node's base paths) and reports a fixed usage per directory.
 type fakeMeasurer map[string]int64
 
-func (f fakeMeasurer) Base() string { return "/var/kubernetes" }
-
-func (f fakeMeasurer) Usage(rel string, _ int) (volume.Usage, error) {
-	return volume.Usage{Used: f[rel], Source: volume.FromWalk}, nil
+func (f fakeMeasurer) Usage(pv *corev1.PersistentVolume, _ int) (volume.Usage, error) {
+	loc, err := location.Resolve(pv, []string{"/var/kubernetes"})
+	if err != nil {
+		return volume.Usage{}, err
+	}
+	return volume.Usage{Used: f[loc.Rel], Source: volume.FromWalk}, nil
 }
 
 func pv(name, node, rel string) *corev1.PersistentVolume {

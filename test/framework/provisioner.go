@@ -255,6 +255,11 @@ func (p *Provisioner) RestartWith(env ...string) {
 	p.start()
 }
 
+// ForgetVolumes deletes the PV objects of another base path a test's
+// provisioner served (--base-path-config), as its cleanup does for
+// --base-path.
+func ForgetVolumes(t testing.TB, base string) { t.Cleanup(func() { forgetVolumes(t, base) }) }
+
 // forgetVolumes deletes the PV objects of a test's base path once its
 // provisioner is gone, so Released volumes of one test do not linger for
 // the rest of the run (and the base path itself is a temporary directory).

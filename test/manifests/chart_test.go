@@ -18,6 +18,7 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/mazdermind/hostpath-provisioner/pkg/basepath"
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 )
 
@@ -293,6 +294,14 @@ func TestChartSchemaRefusesBadValues(t *testing.T) {
 			[]string{"/quota/enforce"}},
 		{"an extra argument that is not a flag", "extraArgs: [workers=4]",
 			[]string{"/extraArgs/0"}},
+		{"a base path named default, which is basePath", "basePaths: [{name: default, path: /mnt/x}]",
+			[]string{"/basePaths/0/name"}},
+		{"a base path without a directory", "basePaths: [{name: bulk}]",
+			[]string{"/basePaths/0"}},
+		{"a relative per-node directory", "basePaths: [{name: bulk, nodes: {n1: mnt/bulk}}]",
+			[]string{"/basePaths/0/nodes/n1"}},
+		{"a misspelt base path field", "basePaths: [{name: bulk, path: /mnt/bulk, mustBeMountPoint: true}]",
+			[]string{"/basePaths/0", "mustBeMountPoint"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -357,7 +366,7 @@ commonLabels: {team: storage}
 	}
 	for _, sc := range list {
 		others := slices.DeleteFunc(slices.Clone(list), func(o storagev1.StorageClass) bool { return o.Name == sc.Name })
-		if _, errs := policy.ValidateStorageClass(&sc, others...); len(errs) > 0 {
+		if _, errs := policy.ValidateStorageClass(&sc, nil, others...); len(errs) > 0 {
 			t.Errorf("StorageClass %s is refused by our own validation: %v", sc.Name, errs.ToAggregate())
 		}
 		if sc.Provisioner != policy.ProvisionerName || sc.Labels["team"] != "storage" {
@@ -443,4 +452,64 @@ func keysOf[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// basePaths become a ConfigMap the binary accepts, read with
+// --base-path-config, and every directory they name is mounted at the same
+// path with HostToContainer propagation (a disk mounted later is seen).
+func TestChartBasePaths(t *testing.T) {
+	m := renderChart(t, "-f", writeValues(t, `
+basePaths:
+  - name: bulk
+    path: /mnt/bulk
+    nodes: {node-b: /data/bulk, node-c: ""}
+    mustBeMountpoint: true
+  - name: fast
+    path: /mnt/nvme
+extraStorageClasses:
+  - name: bulk
+    parameters: {basePath: bulk}
+`))
+	cm := one[*corev1.ConfigMap](t, m, "hostpath-provisioner-base-paths")
+	cfg, err := basepath.Parse([]byte(cm.Data["base-paths.yaml"]))
+	if err != nil {
+		t.Fatalf("the binary refuses the rendered configuration: %v\n%s", err, cm.Data["base-paths.yaml"])
+	}
+	if got := strings.Join(cfg.Names(), ","); got != "bulk,fast" || !cfg.BasePaths[0].MustBeMountpoint || cfg.BasePaths[0].DirFor("node-b") != "/data/bulk" || cfg.BasePaths[0].DirFor("node-c") != "" {
+		t.Errorf("rendered configuration %+v", cfg)
+	}
+	names := append([]string{policy.DefaultBasePathName}, cfg.Names()...)
+	if sc := one[*storagev1.StorageClass](t, m, "bulk"); sc.Parameters[policy.ParamBasePath] != "bulk" {
+		t.Errorf("class bulk parameters %v", sc.Parameters)
+	} else if _, errs := policy.ValidateStorageClass(sc, names); len(errs) > 0 {
+		t.Errorf("class bulk: %v", errs.ToAggregate())
+	}
+	ds := one[*appsv1.DaemonSet](t, m, "hostpath-provisioner")
+	pod := ds.Spec.Template.Spec
+	if !slices.Contains(pod.Containers[0].Args, "--base-path-config=/etc/hostpath-provisioner/base-paths.yaml") {
+		t.Errorf("args %v lack --base-path-config", pod.Containers[0].Args)
+	}
+	hostPaths := map[string]string{}
+	for _, v := range pod.Volumes {
+		if v.HostPath != nil {
+			hostPaths[v.Name] = v.HostPath.Path
+		}
+		if v.ConfigMap != nil && v.ConfigMap.Name != cm.Name {
+			t.Errorf("volume %s mounts ConfigMap %s, want %s", v.Name, v.ConfigMap.Name, cm.Name)
+		}
+	}
+	mounted := map[string]bool{}
+	for _, vm := range pod.Containers[0].VolumeMounts {
+		if hp, ok := hostPaths[vm.Name]; ok && hp == vm.MountPath {
+			mounted[hp] = vm.Name == "base-path" || (vm.MountPropagation != nil && *vm.MountPropagation == corev1.MountPropagationHostToContainer)
+		}
+	}
+	for _, dir := range []string{"/var/kubernetes", "/mnt/bulk", "/data/bulk", "/mnt/nvme"} {
+		if !mounted[dir] {
+			t.Errorf("%s is not mounted at the same path (with HostToContainer for a named base path): mounts %v, volumes %v", dir, pod.Containers[0].VolumeMounts, hostPaths)
+		}
+	}
+	if ds.Spec.Template.Annotations["checksum/base-paths"] == "" {
+		t.Error("a changed configuration would not roll the pods: no checksum/base-paths annotation")
+	}
 }

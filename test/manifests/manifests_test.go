@@ -33,6 +33,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/mazdermind/hostpath-provisioner/cmd/hostpath-provisioner/app"
+	"github.com/mazdermind/hostpath-provisioner/pkg/basepath"
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 	"github.com/mazdermind/hostpath-provisioner/webhook"
 )
@@ -865,7 +866,7 @@ func TestStorageClass(t *testing.T) {
 	if sc.VolumeBindingMode == nil || *sc.VolumeBindingMode != storagev1.VolumeBindingWaitForFirstConsumer {
 		t.Errorf("StorageClass %s: volumeBindingMode %v, want WaitForFirstConsumer", sc.Name, sc.VolumeBindingMode)
 	}
-	if _, errs := policy.ValidateStorageClass(sc); len(errs) > 0 {
+	if _, errs := policy.ValidateStorageClass(sc, nil); len(errs) > 0 {
 		t.Errorf("StorageClass %s is rejected by our own validation: %v", sc.Name, errs.ToAggregate())
 	}
 }
@@ -888,7 +889,7 @@ func TestSamples(t *testing.T) {
 				if !policy.IsOurProvisioner(o.Provisioner, policy.ProvisionerName) {
 					t.Errorf("%s: StorageClass %s has provisioner %q", f, o.Name, o.Provisioner)
 				}
-				if _, errs := policy.ValidateStorageClass(o); len(errs) > 0 {
+				if _, errs := policy.ValidateStorageClass(o, nil); len(errs) > 0 {
 					t.Errorf("%s: StorageClass %s is rejected by our own validation: %v", f, o.Name, errs.ToAggregate())
 				}
 			case *corev1.PersistentVolumeClaim:
@@ -906,5 +907,78 @@ func TestSamples(t *testing.T) {
 	}
 	if classes < 3 || claims < 1 || pods < 1 {
 		t.Errorf("config/samples holds %d StorageClasses, %d claims and %d pods; want the example classes and the quick start", classes, claims, pods)
+	}
+}
+
+// The two-disk overlay (config/samples/two-disks, README "Two disks")
+// renders a configuration the binary accepts, mounts every directory it
+// names at the same path, and its class names a configured base path.
+func TestTwoDisksOverlay(t *testing.T) {
+	root := repoRoot(t)
+	kustomize := filepath.Join(root, "bin", "tools", "kustomize")
+	if _, err := os.Stat(kustomize); err != nil {
+		t.Skipf("cannot render the overlay without the pinned kustomize: run `make tools`: %v", err)
+	}
+	out, err := exec.Command(kustomize, "build", filepath.Join(root, "config", "samples", "two-disks")).Output()
+	if err != nil {
+		t.Fatalf("kustomize build config/samples/two-disks: %v", err)
+	}
+	m := &manifest{objs: decodeBytes(t, "config/samples/two-disks", out)}
+	var cm *corev1.ConfigMap
+	for _, c := range all[*corev1.ConfigMap](m) {
+		if strings.HasPrefix(c.Name, "hostpath-provisioner-base-paths-") {
+			cm = c
+		}
+	}
+	if cm == nil {
+		t.Fatal("no ConfigMap hostpath-provisioner-base-paths-*")
+	}
+	cfg, err := basepath.Load("", policy.DefaultBasePath, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	named, err := basepath.Parse([]byte(cm.Data["base-paths.yaml"]))
+	if err != nil {
+		t.Fatalf("the binary refuses the overlay's configuration: %v", err)
+	}
+	cfg.BasePaths = append(cfg.BasePaths, named.BasePaths...)
+	ds := one[*appsv1.DaemonSet](t, m, "hostpath-provisioner")
+	pod := ds.Spec.Template.Spec
+	if !slices.Contains(pod.Containers[0].Args, "--base-path-config=/etc/hostpath-provisioner/base-paths.yaml") {
+		t.Errorf("args %v lack --base-path-config", pod.Containers[0].Args)
+	}
+	hostPaths, configMaps := map[string]string{}, map[string]string{}
+	for _, v := range pod.Volumes {
+		switch {
+		case v.HostPath != nil:
+			hostPaths[v.Name] = v.HostPath.Path
+		case v.ConfigMap != nil:
+			configMaps[v.Name] = v.ConfigMap.Name
+		}
+	}
+	mounted := map[string]bool{}
+	for _, vm := range pod.Containers[0].VolumeMounts {
+		if hostPaths[vm.Name] == vm.MountPath {
+			mounted[vm.MountPath] = true
+		}
+		if configMaps[vm.Name] == cm.Name && vm.MountPath != "/etc/hostpath-provisioner" {
+			t.Errorf("the configuration is mounted at %s, not /etc/hostpath-provisioner", vm.MountPath)
+		}
+	}
+	for _, node := range []string{"node-a", "node-b"} {
+		rs, err := cfg.ForNode(node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs {
+			if r.Dir != "" && !mounted[r.Dir] {
+				t.Errorf("base path %q is %s on %s, which the DaemonSet does not mount at that path", r.Name, r.Dir, node)
+			}
+		}
+	}
+	for _, sc := range all[*storagev1.StorageClass](m) {
+		if _, errs := policy.ValidateStorageClass(sc, cfg.Names()); len(errs) > 0 {
+			t.Errorf("StorageClass %s: %v", sc.Name, errs.ToAggregate())
+		}
 	}
 }

@@ -84,3 +84,23 @@ parameters:
   {{- end }}
 {{- end }}
 {{- end -}}
+
+{{/*
+The --base-path-config file: .Values.basePaths as the process reads it.
+*/}}
+{{- define "hpp.basePathConfig" -}}
+{{ dict "basePaths" .Values.basePaths | toYaml }}
+{{- end }}
+
+{{/*
+Every directory of .Values.basePaths (paths and per-node paths), each once,
+sorted, as a JSON array: each is mounted into every pod.
+*/}}
+{{- define "hpp.basePathDirs" -}}
+{{- $dirs := dict }}
+{{- range .Values.basePaths }}
+{{- if .path }}{{ $_ := set $dirs .path true }}{{ end }}
+{{- range $node, $dir := .nodes }}{{ if $dir }}{{ $_ := set $dirs $dir true }}{{ end }}{{ end }}
+{{- end }}
+{{- keys $dirs | sortAlpha | toJson }}
+{{- end }}

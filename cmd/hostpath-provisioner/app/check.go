@@ -16,8 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/mazdermind/hostpath-provisioner/pkg/basepath"
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
-	"github.com/mazdermind/hostpath-provisioner/pkg/volume"
 	"github.com/mazdermind/hostpath-provisioner/webhook"
 )
 
@@ -31,6 +31,8 @@ type CheckOptions struct {
 	DaemonSet    string
 	Provisioner  string
 	BasePath     string // checked only when it exists on this machine
+	BasePathFile string // more base paths (--base-path-config), each checked likewise
+	NodeName     string // picks each base path's directory
 	CertDir      string // the mounted Secret, when run inside the pod
 	WebhookCerts string // the Secret of the serving certificate, when run outside
 }
@@ -55,6 +57,8 @@ func parseCheck(args []string, env getenv, stderr io.Writer) (*CheckOptions, err
 	fs.StringVar(&o.DaemonSet, "daemonset", "hostpath-provisioner", "DaemonSet of the provisioner")
 	fs.StringVar(&o.Provisioner, "provisioner-name", policy.ProvisionerName, "provisioner name")
 	fs.StringVar(&o.BasePath, "base-path", def("PV_DIR", policy.DefaultBasePath), "base path, checked when present on this machine")
+	fs.StringVar(&o.BasePathFile, "base-path-config", def("BASE_PATH_CONFIG", ""), "base path configuration file, as the provisioner's (env BASE_PATH_CONFIG)")
+	fs.StringVar(&o.NodeName, "node-name", def("NODE_NAME", ""), "node whose directories to check (env NODE_NAME); empty: the directories for unlisted nodes")
 	fs.StringVar(&o.CertDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs", "mounted serving certificate, used when present")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -89,7 +93,9 @@ func Check(ctx context.Context, o *CheckOptions, out io.Writer) error {
 	add(checkClass(ctx, c, o))
 	add(checkDefaults(ctx, c, o))
 	add(checkPods(ctx, c, o))
-	add(checkBasePath(o))
+	for _, f := range checkBasePaths(o) {
+		add(f)
+	}
 
 	broken := 0
 	for _, f := range findings {
@@ -166,7 +172,7 @@ func checkClass(ctx context.Context, c client.Client, o *CheckOptions) finding {
 		f.detail = fmt.Sprintf("has provisioner %q, not %q", sc.Provisioner, o.Provisioner)
 		return f
 	}
-	if _, errs := policy.ValidateStorageClass(&sc); len(errs) > 0 {
+	if _, errs := policy.ValidateStorageClass(&sc, nil); len(errs) > 0 {
 		f.detail = errs.ToAggregate().Error()
 		return f
 	}
@@ -266,27 +272,43 @@ func podProblem(p *corev1.Pod) string {
 	return string(p.Status.Phase)
 }
 
-func checkBasePath(o *CheckOptions) finding {
-	f := finding{what: "base path " + o.BasePath}
-	store, err := volume.Open(o.BasePath)
-	if errors.Is(err, os.ErrNotExist) {
-		f.skipped, f.detail = true, "not on this machine; run check inside a provisioner pod (kubectl exec) to test it"
-		return f
-	}
+// checkBasePaths reports each base path as this node has it: usable
+// (present, the mount point it must be, writable) and its free space.
+func checkBasePaths(o *CheckOptions) []finding {
+	explicit := o.BasePathFile == "" || o.BasePath != policy.DefaultBasePath
+	cfg, err := basepath.Load(o.BasePathFile, o.BasePath, explicit)
 	if err != nil {
-		f.detail = err.Error()
-		return f
+		return []finding{{what: "base path configuration " + o.BasePathFile, detail: err.Error()}}
 	}
-	defer store.Close()
-	if err := store.Writable(); err != nil {
-		f.detail = err.Error() + "; check the hostPath mount and that the filesystem is not read-only"
-		return f
-	}
-	sp, err := store.Space()
+	set, err := basepath.Open(cfg, o.NodeName)
 	if err != nil {
-		f.detail = err.Error()
-		return f
+		return []finding{{what: "base path configuration " + o.BasePathFile, detail: err.Error()}}
 	}
-	f.ok, f.detail = true, fmt.Sprintf("writable, %d MiB free of %d MiB", sp.Free>>20, sp.Total>>20)
-	return f
+	defer set.Close()
+	var out []finding
+	for _, r := range set.Resolved() {
+		f := finding{what: fmt.Sprintf("base path %q (%s)", r.Name, r.Dir)}
+		if r.Dir == "" {
+			f.what = fmt.Sprintf("base path %q", r.Name)
+			f.skipped, f.detail = true, "no directory on this node"
+			out = append(out, f)
+			continue
+		}
+		err := set.Check(r.Name)
+		switch {
+		case errors.Is(err, os.ErrNotExist) && !r.MustBeMountpoint:
+			f.skipped, f.detail = true, "not on this machine; run check inside a provisioner pod (kubectl exec) to test it"
+		case err != nil:
+			f.detail = err.Error() + "; check the hostPath mount, that the disk is mounted and that the filesystem is not read-only"
+		default:
+			sp, err := set.Space(r.Name)
+			if err != nil {
+				f.detail = err.Error()
+				break
+			}
+			f.ok, f.detail = true, fmt.Sprintf("writable, %d MiB free of %d MiB", sp.Free>>20, sp.Total>>20)
+		}
+		out = append(out, f)
+	}
+	return out
 }

@@ -15,13 +15,18 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/klog/v2"
 
+	"github.com/mazdermind/hostpath-provisioner/pkg/basepath"
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 )
 
 // Options is the whole configuration of one process.
 type Options struct {
-	Kubeconfig      string
-	BasePath        string
+	Kubeconfig string
+	BasePath   string
+	// BasePathConfig is the file naming more base paths (usually mounted
+	// from a ConfigMap); BasePaths is what it and BasePath amount to.
+	BasePathConfig  string
+	BasePaths       *basepath.Config
 	NodeName        string
 	ProvisionerName string
 	DefaultClass    string
@@ -80,7 +85,8 @@ func Parse(args []string, env getenv, stderr io.Writer) (*Options, error) {
 	}
 	var reclaim string
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", envOr("KUBECONFIG", ""), "kubeconfig file; empty means in-cluster configuration")
-	fs.StringVar(&o.BasePath, "base-path", envOr("PV_DIR", policy.DefaultBasePath), "directory under which volumes are created (env PV_DIR)")
+	fs.StringVar(&o.BasePath, "base-path", envOr("PV_DIR", policy.DefaultBasePath), "directory under which volumes are created (env PV_DIR): the base path named \"default\", used by classes without a basePath parameter")
+	fs.StringVar(&o.BasePathConfig, "base-path-config", envOr("BASE_PATH_CONFIG", ""), "YAML file naming more base paths, a directory per node each (env BASE_PATH_CONFIG; README \"Two disks\")")
 	fs.StringVar(&o.NodeName, "node-name", envOr("NODE_NAME", ""), "name of the node this instance runs on (env NODE_NAME, from the downward API)")
 	fs.StringVar(&o.ProvisionerName, "provisioner-name", policy.ProvisionerName, "StorageClass provisioner name to serve; \""+policy.LegacyProvisionerName+"\" is always served too")
 	fs.StringVar(&o.DefaultClass, "default-class", policy.DefaultClassName, "StorageClass given to claims without one")
@@ -114,7 +120,23 @@ func Parse(args []string, env getenv, stderr io.Writer) (*Options, error) {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	o.ReclaimPolicy = corev1.PersistentVolumeReclaimPolicy(reclaim)
-	return o, o.Validate()
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "base-path" })
+	if v, ok := env("PV_DIR"); ok && v != "" {
+		explicit = true
+	}
+	verr := o.Validate()
+	errs := []error{verr}
+	// A bad --base-path is reported once, by Validate; the file is read
+	// whenever it is given, so its errors come in the same run.
+	if o.BasePathConfig != "" || verr == nil {
+		bp, err := basepath.Load(o.BasePathConfig, o.BasePath, explicit)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--base-path-config=%s: %w", o.BasePathConfig, err))
+		}
+		o.BasePaths = bp
+	}
+	return o, errors.Join(errs...)
 }
 
 // Validate reports every invalid option at once, naming flag and value.

@@ -5,12 +5,15 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/mazdermind/hostpath-provisioner/pkg/basepath"
+	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 	"github.com/mazdermind/hostpath-provisioner/pkg/volume"
 )
 
@@ -124,7 +127,7 @@ func TestBasePathCheckReportsOnceWhenItStartsAndStopsFailing(t *testing.T) {
 	}
 	defer store.Close()
 	events := record.NewFakeRecorder(10)
-	c := &basePathCheck{store: store, recorder: events, node: &corev1.ObjectReference{Kind: "Node", Name: "n"}}
+	c := &basePathCheck{stores: basepath.Single(policy.DefaultBasePathName, store), name: policy.DefaultBasePathName, recorder: events, node: &corev1.ObjectReference{Kind: "Node", Name: "n"}}
 	if err := c.Check(nil); err != nil {
 		t.Fatal(err)
 	}
@@ -137,14 +140,41 @@ func TestBasePathCheckReportsOnceWhenItStartsAndStopsFailing(t *testing.T) {
 	if n := len(events.Events); n != 1 {
 		t.Fatalf("%d events for one failure, want 1", n)
 	}
-	if ev := <-events.Events; !strings.Contains(ev, "BasePathNotWritable") {
+	if ev := <-events.Events; !strings.Contains(ev, "BasePathUnavailable") {
 		t.Errorf("event = %q", ev)
 	}
 	run("-o", "remount,rw", dir)
 	if err := c.Check(nil); err != nil {
 		t.Fatalf("writable again: %v", err)
 	}
-	if ev := <-events.Events; !strings.Contains(ev, "BasePathWritable") {
+	if ev := <-events.Events; !strings.Contains(ev, "BasePathAvailable") {
 		t.Errorf("event = %q", ev)
+	}
+}
+
+func TestABasePathConfigAddsNamedBasePathsToTheDefault(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "base-paths.yaml")
+	if err := os.WriteFile(file, []byte("basePaths:\n- name: bulk\n  path: /mnt/bulk\n  mustBeMountpoint: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o, err := Parse([]string{"--node-name=n", "--base-path-config=" + file}, envOf(map[string]string{"PV_DIR": "/srv"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(o.BasePaths.Names(), ","); got != "default,bulk" || o.BasePaths.BasePaths[0].Path != "/srv" || !o.BasePaths.BasePaths[1].MustBeMountpoint {
+		t.Errorf("base paths = %+v", o.BasePaths)
+	}
+}
+
+func TestABadBasePathConfigIsReportedWithTheOtherOptions(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "base-paths.yaml")
+	if err := os.WriteFile(file, []byte("basePaths:\n- name: bulk\n  path: mnt\n- name: Fast\n  path: /mnt/fast\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Parse([]string{"--workers=0", "--base-path-config=" + file}, envOf(nil), &bytes.Buffer{})
+	for _, want := range []string{"--node-name", "--workers=0", `basePaths[0].path="mnt"`, `basePaths[1].name="Fast"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not name %s", err, want)
+		}
 	}
 }

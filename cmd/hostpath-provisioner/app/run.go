@@ -29,13 +29,13 @@ import (
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v10/controller"
 	libmetrics "sigs.k8s.io/sig-storage-lib-external-provisioner/v10/controller/metrics"
 
+	"github.com/mazdermind/hostpath-provisioner/pkg/basepath"
 	"github.com/mazdermind/hostpath-provisioner/pkg/controllers"
 	"github.com/mazdermind/hostpath-provisioner/pkg/failpoint"
 	"github.com/mazdermind/hostpath-provisioner/pkg/leader"
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 	"github.com/mazdermind/hostpath-provisioner/pkg/provisioner"
 	"github.com/mazdermind/hostpath-provisioner/pkg/usage"
-	"github.com/mazdermind/hostpath-provisioner/pkg/volume"
 	"github.com/mazdermind/hostpath-provisioner/webhook"
 )
 
@@ -75,11 +75,19 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	store, err := volume.Open(o.BasePath)
-	if err != nil {
-		return fmt.Errorf("--base-path=%s: %w", o.BasePath, err)
+	bpc := o.BasePaths
+	if bpc == nil {
+		if bpc, err = basepath.Load("", o.BasePath, true); err != nil {
+			return fmt.Errorf("--base-path=%s: %w", o.BasePath, err)
+		}
 	}
-	defer store.Close()
+	// A base path that cannot be used is not fatal: only its classes
+	// fail (with its name), the others keep working.
+	stores, err := basepath.Open(bpc, o.NodeName)
+	if err != nil {
+		return fmt.Errorf("--base-path-config=%s: %w", o.BasePathConfig, err)
+	}
+	defer stores.Close()
 
 	disableHTTP2 := func(c *tls.Config) {
 		// HTTP/2 multiplexing lets one client starve others (CVE-2023-44487);
@@ -114,7 +122,7 @@ func Run(ctx context.Context, o *Options) error {
 	// share it; GetEventRecorder returns the events.k8s.io recorder, another
 	// interface.
 	recorder := mgr.GetEventRecorderFor("hostpath-provisioner") //nolint:staticcheck // SA1019: see above
-	elector, err := setupProvisioner(ctx, mgr, o, cfg, store, recorder)
+	elector, err := setupProvisioner(ctx, mgr, o, cfg, stores, recorder)
 	if err != nil {
 		return err
 	}
@@ -129,18 +137,18 @@ func Run(ctx context.Context, o *Options) error {
 		IsLeader: elector.IsLeader, Recorder: recorder}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up default class assignment: %w", err)
 	}
-	if err := (&controllers.Resizer{Client: mgr.GetClient(), Store: store, NodeName: o.NodeName, Recorder: recorder}).SetupWithManager(mgr); err != nil {
+	if err := (&controllers.Resizer{Client: mgr.GetClient(), Stores: stores, NodeName: o.NodeName, Recorder: recorder}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up resizer: %w", err)
 	}
 	if o.UsageInterval > 0 {
-		col := usage.NewCollector(mgr.GetClient(), store, o.NodeName, o.UsageInterval)
+		col := usage.NewCollector(mgr.GetClient(), stores, o.NodeName, o.UsageInterval)
 		ctrlmetrics.Registry.MustRegister(col)
 		if err := mgr.Add(col); err != nil {
 			return fmt.Errorf("adding usage collector: %w", err)
 		}
 	}
 	if o.EnableWebhook {
-		if err := setupWebhook(mgr, o, recorder); err != nil {
+		if err := setupWebhook(mgr, o, stores.Names(), recorder); err != nil {
 			return err
 		}
 	}
@@ -148,20 +156,27 @@ func Run(ctx context.Context, o *Options) error {
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return fmt.Errorf("adding healthz check: %w", err)
 	}
-	bp := &basePathCheck{store: store, recorder: recorder, node: &corev1.ObjectReference{Kind: "Node", Name: o.NodeName, UID: types.UID(o.NodeName)}}
-	if err := mgr.AddReadyzCheck("base-path", bp.Check); err != nil {
-		return fmt.Errorf("adding readyz check: %w", err)
+	// One readiness check per base path, named after it, so /readyz?verbose
+	// and the pod's events say which one is broken.
+	node := &corev1.ObjectReference{Kind: "Node", Name: o.NodeName, UID: types.UID(o.NodeName)}
+	for _, r := range stores.Resolved() {
+		bp := &basePathCheck{stores: stores, name: r.Name, recorder: recorder, node: node}
+		if err := mgr.AddReadyzCheck("base-path-"+r.Name, bp.Check); err != nil {
+			return fmt.Errorf("adding readyz check: %w", err)
+		}
 	}
 
-	logger.Info("Starting hostpath-provisioner", "node", o.NodeName, "basePath", o.BasePath, "provisioner", o.ProvisionerName,
+	logger.Info("Starting hostpath-provisioner", "node", o.NodeName, "basePaths", stores.Resolved(), "provisioner", o.ProvisionerName,
 		"webhook", o.EnableWebhook, "leaderElect", o.LeaderElect)
 	return mgr.Start(ctx)
 }
 
-// basePathCheck keeps the pod unready while the base path is not writable
-// and says so once, as an event on the Node, when that starts and ends.
+// basePathCheck keeps the pod unready while a base path is not usable
+// (missing, not the mount point it must be, not writable) and says so
+// once, as an event on the Node naming it, when that starts and ends.
 type basePathCheck struct {
-	store    *volume.Store
+	stores   *basepath.Set
+	name     string
 	recorder record.EventRecorder
 	node     *corev1.ObjectReference
 
@@ -170,14 +185,14 @@ type basePathCheck struct {
 }
 
 func (c *basePathCheck) Check(*http.Request) error {
-	err := c.store.Writable()
+	err := c.stores.Check(c.name)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
 	case err != nil && !c.failing:
-		c.recorder.Eventf(c.node, corev1.EventTypeWarning, "BasePathNotWritable", "hostpath-provisioner cannot provision on this node: %v", err)
+		c.recorder.Eventf(c.node, corev1.EventTypeWarning, "BasePathUnavailable", "hostpath-provisioner cannot provision on this node: %v", err)
 	case err == nil && c.failing:
-		c.recorder.Eventf(c.node, corev1.EventTypeNormal, "BasePathWritable", "hostpath-provisioner: base path %s is writable again", c.store.Base())
+		c.recorder.Eventf(c.node, corev1.EventTypeNormal, "BasePathAvailable", "hostpath-provisioner: base path %q is usable again", c.name)
 	}
 	c.failing = err != nil
 	return err
@@ -186,8 +201,9 @@ func (c *basePathCheck) Check(*http.Request) error {
 // setupWebhook serves admission in this process and keeps readiness false
 // until the serving certificate is loaded and the webhook configurations'
 // caBundle verifies it.
-func setupWebhook(mgr manager.Manager, o *Options, recorder record.EventRecorder) error {
-	if err := webhook.SetupWithManager(mgr, webhook.Options{ProvisionerName: o.ProvisionerName, DefaultClass: o.DefaultClass, Namespace: o.Namespace}); err != nil {
+func setupWebhook(mgr manager.Manager, o *Options, basePaths []string, recorder record.EventRecorder) error {
+	if err := webhook.SetupWithManager(mgr, webhook.Options{ProvisionerName: o.ProvisionerName, DefaultClass: o.DefaultClass, Namespace: o.Namespace,
+		BasePaths: basePaths}); err != nil {
 		return fmt.Errorf("setting up webhook: %w", err)
 	}
 	if err := mgr.AddReadyzCheck("webhook-server", mgr.GetWebhookServer().StartedChecker()); err != nil {
@@ -202,7 +218,7 @@ func setupWebhook(mgr manager.Manager, o *Options, recorder record.EventRecorder
 
 // setupProvisioner hands the library the manager's informers (one cache for
 // everything) and adds it, and the lease campaign, as manager runnables.
-func setupProvisioner(ctx context.Context, mgr manager.Manager, o *Options, cfg *rest.Config, store *volume.Store, recorder record.EventRecorder) (*leader.Elector, error) {
+func setupProvisioner(ctx context.Context, mgr manager.Manager, o *Options, cfg *rest.Config, stores *basepath.Set, recorder record.EventRecorder) (*leader.Elector, error) {
 	informer := func(obj client.Object) (toolscache.SharedIndexInformer, error) {
 		inf, err := mgr.GetCache().GetInformer(ctx, obj)
 		if err != nil {
@@ -259,7 +275,7 @@ func setupProvisioner(ctx context.Context, mgr manager.Manager, o *Options, cfg 
 
 	prov := provisioner.New(provisioner.Config{
 		NodeName:        o.NodeName,
-		Store:           store,
+		Stores:          stores,
 		ReclaimOverride: o.ReclaimPolicy,
 		IsLeader:        elector.IsLeader,
 		Reader:          mgr.GetClient(),
@@ -272,7 +288,7 @@ func setupProvisioner(ctx context.Context, mgr manager.Manager, o *Options, cfg 
 	ctrlmetrics.Registry.MustRegister(m.PersistentVolumeClaimProvisionTotal, m.PersistentVolumeClaimProvisionFailedTotal,
 		m.PersistentVolumeClaimProvisionDurationSeconds, m.PersistentVolumeDeleteTotal, m.PersistentVolumeDeleteFailedTotal,
 		m.PersistentVolumeDeleteDurationSeconds)
-	provisioner.RegisterMetrics(ctrlmetrics.Registry, store, o.NodeName)
+	provisioner.RegisterMetrics(ctrlmetrics.Registry, stores, o.NodeName)
 
 	names := []string{policy.LegacyProvisionerName}
 	pc := controller.NewProvisionController(klog.FromContext(ctx), provisioner.WithoutStartEvents(clientset), o.ProvisionerName, prov,
