@@ -135,8 +135,11 @@ func Resolve(pv *corev1.PersistentVolume, bases []string) (Location, error) {
 		}
 	}
 	if best == "" {
-		if len(bases) == 1 || !Ours(pv) {
-			return Of(pv, strings.Join(bases, ":")) // its error says why
+		switch {
+		case !Ours(pv):
+			return Of(pv, "") // refused as not ours, whatever the base
+		case len(bases) == 1:
+			return Of(pv, bases[0]) // its error names the one base path
 		}
 		field, _ := SourcePath(pv)
 		return Location{}, fmt.Errorf("PV %s: %s %s is not inside the base paths of this instance (%s); not touching it",
