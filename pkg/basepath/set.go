@@ -45,8 +45,8 @@ type entry struct {
 	mu    sync.Mutex
 	store *volume.Store
 	// opened is how the directory looked when store was opened: a
-	// different device or inode now means something was mounted over it
-	// (or unmounted), and the held store points at the wrong filesystem.
+	// different device, inode or mount now means something was mounted
+	// over it (or unmounted), and the held store points at the wrong one.
 	opened dirID
 	// open is volume.Open, replaced in tests.
 	open func(string) (*volume.Store, error)
