@@ -200,8 +200,7 @@ func BenchmarkProvision500Immediate(b *testing.B) {
 	// The protocol: a provisioner that creates PVs instantly, through the
 	// same library with the same settings as ours.
 	nullNS := namespace(b)
-	nullName := "null.bench.hostpath.dev"
-	startNullProvisioner(b, nullName)
+	startNullProvisioner(b, nullName, "/nonexistent")
 	createClass(b, cs, nullClass(nullNS, nullName))
 	var nullClaims []*corev1.PersistentVolumeClaim
 	for i := range n {
@@ -305,4 +304,13 @@ func BenchmarkMemoryAndStartup(b *testing.B) {
 	b.ReportMetric(loaded.rss, "MiB-5000")
 	b.ReportMetric(loaded.private, "MiB-5000-private")
 	b.ReportMetric(loaded.rss/idle.rss, "x-idle")
+}
+func createClass(b *testing.B, cs kubernetes.Interface, sc *storagev1.StorageClass) {
+	b.Helper()
+	if _, err := cs.StorageV1().StorageClasses().Create(context.Background(), sc, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = cs.StorageV1().StorageClasses().Delete(context.Background(), sc.Name, metav1.DeleteOptions{})
+	})
 }
