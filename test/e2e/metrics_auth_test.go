@@ -5,19 +5,14 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/mazdermind/hostpath-provisioner/test/framework"
 )
@@ -132,29 +127,7 @@ func TestMetricsAnswerOnlyAuthorizedTokens(t *testing.T) {
 // SubjectAccessReviews that authorizing a scrape takes (otherwise: 500).
 func installedMetricsNeedAToken(t *testing.T) {
 	t.Helper()
-	c := framework.Client()
-	var secret corev1.Secret
-	if err := c.Get(ctxT(t), client.ObjectKey{Namespace: framework.InstallNamespace, Name: "hostpath-provisioner-metrics-tls"}, &secret); err != nil {
-		t.Fatalf("reading the metrics certificate's Secret: %v", err)
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(secret.Data["ca.crt"]) {
-		t.Fatalf("Secret %s has no ca.crt", secret.Name)
-	}
-	var ds appsv1.DaemonSet
-	if err := c.Get(ctxT(t), client.ObjectKey{Namespace: framework.InstallNamespace, Name: "hostpath-provisioner"}, &ds); err != nil {
-		t.Fatal(err)
-	}
-	var port int32
-	for _, p := range ds.Spec.Template.Spec.Containers[0].Ports {
-		if p.Name == "metrics" {
-			port = p.ContainerPort
-		}
-	}
-	// The loopback cluster runs the pod on the host network (see
-	// framework.LoopbackManifest), so its port is the node's.
-	ep := framework.MetricsEndpoint{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))),
-		ServerName: "hostpath-provisioner-metrics.hostpath-provisioner.svc", RootCAs: roots}
+	ep := framework.InstalledMetrics(t)
 	if code, body := ep.Get(t, ""); code != http.StatusUnauthorized {
 		t.Errorf("installed /metrics without a token: HTTP %d, want 401: %s", code, body)
 	}

@@ -2,13 +2,17 @@ package framework
 
 import (
 	"context"
+	"crypto/x509"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -128,4 +132,33 @@ func DumpInstall(t testing.TB) {
 	for _, p := range pods.Items {
 		t.Logf("log of %s/%s:\n%s", InstallNamespace, p.Name, PodLogs(t, InstallNamespace, p.Name))
 	}
+}
+
+// InstalledMetrics is the /metrics endpoint of the installed provisioner,
+// verified against the CA of its cert-manager certificate. The loopback
+// cluster runs the pod on the host network (see LoopbackManifest), so its
+// port is the node's.
+func InstalledMetrics(t testing.TB) MetricsEndpoint {
+	t.Helper()
+	c := Client()
+	var secret corev1.Secret
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: InstallNamespace, Name: "hostpath-provisioner-metrics-tls"}, &secret); err != nil {
+		t.Fatalf("reading the metrics certificate's Secret: %v", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(secret.Data["ca.crt"]) {
+		t.Fatalf("Secret %s has no ca.crt", secret.Name)
+	}
+	var ds appsv1.DaemonSet
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: InstallNamespace, Name: "hostpath-provisioner"}, &ds); err != nil {
+		t.Fatal(err)
+	}
+	var port int32
+	for _, p := range ds.Spec.Template.Spec.Containers[0].Ports {
+		if p.Name == "metrics" {
+			port = p.ContainerPort
+		}
+	}
+	return MetricsEndpoint{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))),
+		ServerName: "hostpath-provisioner-metrics." + InstallNamespace + ".svc", RootCAs: roots}
 }
