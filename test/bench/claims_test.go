@@ -368,7 +368,7 @@ func claimsReport(s claimsSettings, cycles []cycle) string {
 	}
 	for _, workload := range []string{immediate, wffc} {
 		for _, workers := range []int{1, s.workers} {
-			fmt.Fprintf(&w, "\n### Where the time goes: %s, %s (%d workers); per-claim median of each run, ms\n\n", workload, wayName(workers), workers)
+			fmt.Fprintf(&w, "\n### Where the time goes: %s, %s (%d workers); per-claim median and slowest claim of each run, ms\n\n", workload, wayName(workers), workers)
 			fmt.Fprintf(&w, "| step | %s | %s | %s |\n|---|---|---|---|\n", premade, null, ours)
 			for _, st := range stages {
 				if !slices.Contains(st.workloads, workload) {
@@ -376,15 +376,16 @@ func claimsReport(s claimsSettings, cycles []cycle) string {
 				}
 				fmt.Fprintf(&w, "| %s |", st.name)
 				for base := range baselines {
-					var medians []float64
+					var medians, slowest []float64
 					for _, c := range cycles {
 						if c.workload == workload && c.workers == workers && c.base == base {
 							if span := st.span(c.flows); len(span) > 0 {
 								medians = append(medians, float64(span[len(span)/2].Microseconds())/1000)
+								slowest = append(slowest, float64(span[len(span)-1].Microseconds())/1000)
 							}
 						}
 					}
-					fmt.Fprintf(&w, " %s |", spread(medians, "", 0))
+					fmt.Fprintf(&w, " %s; slowest %s |", spread(medians, "", 0), spread(slowest, "", 0))
 				}
 				w.WriteString("\n")
 			}
