@@ -290,7 +290,7 @@ func TestWritableFollowsNoSymlink(t *testing.T) {
 	s, base := newStore(t)
 	outside := t.TempDir()
 	target := filepath.Join(outside, "target")
-	must(t, os.Symlink(target, filepath.Join(base, fmt.Sprintf(".hostpath-provisioner-probe-%d", os.Getpid()))))
+	must(t, os.Symlink(target, filepath.Join(base, probeName(probes.Load()+1))))
 	if err := s.Writable(); err == nil {
 		t.Error("the probe was created through a symlink")
 	}

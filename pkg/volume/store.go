@@ -11,6 +11,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -742,12 +743,23 @@ func addSaturating(a, b uint64) uint64 {
 	return a + b
 }
 
+// probes numbers Writable's probe files: every provisioning worker probes
+// before it creates a volume, and concurrent probes under one name would
+// find each other's file and call a writable base path read-only.
+var probes atomic.Uint64
+
+// probeName is the name of the nth probe file of this process.
+func probeName(n uint64) string {
+	return fmt.Sprintf(".hostpath-provisioner-probe-%d-%d", os.Getpid(), n)
+}
+
 // Writable checks that a file can be created in the base path, so a
 // read-only or full mount shows up in readiness rather than in a failed
-// claim. The probe is a single name created with O_EXCL|O_NOFOLLOW in the
-// held base directory: nothing a symlink could redirect.
+// claim. The probe is a name no other probe uses, created with
+// O_EXCL|O_NOFOLLOW in the held base directory: nothing a symlink could
+// redirect.
 func (s *Store) Writable() error {
-	name := fmt.Sprintf(".hostpath-provisioner-probe-%d", os.Getpid())
+	name := probeName(probes.Add(1))
 	f, err := beneath.CreateFile(s.dir, name, os.O_WRONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("base path %s is not writable: %w", s.base, err)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -430,5 +431,43 @@ func TestRemoveAndArchiveOfAVolumeThatIsAlreadyGoneSucceed(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(base, "ns")); !os.IsNotExist(err) {
 		t.Errorf("the parent ns was not pruned: %v", err)
+	}
+}
+
+// Every provisioning worker probes the base path before it creates a
+// volume: concurrent probes must not take each other's probe file for a
+// read-only mount (they did, under one name per process, and failed
+// claims for the library's 15 s retry).
+func TestWritableConcurrently(t *testing.T) {
+	s, base := newStore(t)
+	errs := make(chan error, 16*50)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for range 50 {
+				errs <- s.Writable()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	failed := 0
+	for err := range errs {
+		if err != nil {
+			failed++
+			if failed == 1 {
+				t.Errorf("a writable base path was reported as not writable: %v", err)
+			}
+		}
+	}
+	if failed > 0 {
+		t.Errorf("%d of %d concurrent probes failed", failed, 16*50)
+	}
+	entries, err := os.ReadDir(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		t.Errorf("probe left behind: %s", e.Name())
 	}
 }
