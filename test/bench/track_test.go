@@ -15,8 +15,9 @@ import (
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
 )
 
-// annStorageProvisioner is what the binder sets on an Immediate claim it
-// hands to an external provisioner: the moment the provisioner's turn
+// annStorageProvisioner is what the binder sets on a claim it hands to an
+// external provisioner (an Immediate one at once, a WaitForFirstConsumer
+// one once the scheduler chose a node): the moment the provisioner's turn
 // starts.
 const annStorageProvisioner = "volume.kubernetes.io/storage-provisioner"
 
@@ -28,7 +29,7 @@ const annStorageProvisioner = "volume.kubernetes.io/storage-provisioner"
 // milliseconds and costs every baseline the same.
 type flow struct {
 	claimSent, podSent time.Time
-	handed             time.Time // the binder set the storage-provisioner annotation (Immediate)
+	handed             time.Time // the binder set the storage-provisioner annotation
 	nodeChosen         time.Time // the scheduler set the selected-node annotation (dynamic WaitForFirstConsumer)
 	volume             time.Time // a PV naming the claim in its claimRef: created by a provisioner, or a pre-made one chosen
 	bound              time.Time // the claim is Bound
@@ -232,9 +233,9 @@ func chosen(f flow) time.Time {
 // spends it.
 var stages = []stage{
 	{"binder: claim created -> handed to the provisioner", func(f flow) time.Time { return f.claimSent }, func(f flow) time.Time { return f.handed }, []string{immediate}},
-	{"provisioner: handed -> PV created", func(f flow) time.Time { return f.handed }, func(f flow) time.Time { return f.volume }, []string{immediate}},
 	{"scheduler: pod created -> node chosen (pre-made: PV chosen)", func(f flow) time.Time { return f.podSent }, chosen, []string{wffc}},
-	{"provisioner: node chosen -> PV created", func(f flow) time.Time { return f.nodeChosen }, func(f flow) time.Time { return f.volume }, []string{wffc}},
+	{"binder: node chosen -> handed to the provisioner", func(f flow) time.Time { return f.nodeChosen }, func(f flow) time.Time { return f.handed }, []string{wffc}},
+	{"provisioner: handed -> PV created", func(f flow) time.Time { return f.handed }, func(f flow) time.Time { return f.volume }, []string{immediate, wffc}},
 	{"binder: PV created or chosen -> claim Bound", func(f flow) time.Time { return f.volume }, func(f flow) time.Time { return f.bound }, []string{immediate, wffc}},
 	{"scheduler: claim Bound -> pod bound to the node", func(f flow) time.Time { return f.bound }, func(f flow) time.Time { return f.scheduled }, []string{wffc}},
 	{"kubelet: pod bound -> Running", func(f flow) time.Time { return f.scheduled }, func(f flow) time.Time { return f.running }, []string{wffc}},
