@@ -3,11 +3,11 @@ package bench
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -154,7 +154,7 @@ func measure(b *testing.B, cs kubernetes.Interface, pod installedPod, metrics fr
 	b.Helper()
 	now := time.Now()
 	code, body := metrics.Get(b, framework.MetricsReaderToken(b))
-	if code != 200 {
+	if code != http.StatusOK {
 		b.Fatalf("scraping the installed provisioner: HTTP %d", code)
 	}
 	gauge := func(name string) float64 { return framework.ParseMetric(body, name, "")[""] / (1 << 20) }
@@ -206,25 +206,14 @@ func BenchmarkMemory(b *testing.B) {
 		_ = cs.CoreV1().PersistentVolumeClaims(ns).DeleteCollection(bg, metav1.DeleteOptions{}, metav1.ListOptions{})
 		_ = cs.CoreV1().PersistentVolumes().DeleteCollection(bg, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: label})
 	})
-	var wg sync.WaitGroup
-	work := make(chan int)
-	for range 16 {
-		wg.Go(func() {
-			for i := range work {
-				if _, err := cs.CoreV1().PersistentVolumes().Create(ctx, staticPV(ns, ns, i), metav1.CreateOptions{}); err != nil {
-					b.Error(err)
-				}
-				if _, err := cs.CoreV1().PersistentVolumeClaims(ns).Create(ctx, claimOf(ns, fmt.Sprintf("c%d", i), ns), metav1.CreateOptions{}); err != nil {
-					b.Error(err)
-				}
-			}
-		})
-	}
-	for i := range n {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
+	each(16, n, func(i int) {
+		if _, err := cs.CoreV1().PersistentVolumes().Create(ctx, staticPV(ns, ns, i), metav1.CreateOptions{}); err != nil {
+			b.Error(err)
+		}
+		if _, err := cs.CoreV1().PersistentVolumeClaims(ns).Create(ctx, claimOf(ns, fmt.Sprintf("c%d", i), ns), metav1.CreateOptions{}); err != nil {
+			b.Error(err)
+		}
+	})
 	time.Sleep(20 * time.Second) // the informers catch up, the binder binds
 	loaded := measure(b, cs, pod, metrics)
 
