@@ -20,8 +20,8 @@ import (
 
 // Resizer grows a bound claim's volume when its request is raised (the API
 // server only lets that happen for classes with allowVolumeExpansion): the
-// quota limit where one is enforced, then the PV capacity, then the claim's
-// status capacity. A directory needs no filesystem resize, so the pod keeps
+// quota limit where one is enforced, then the claim's status capacity, then
+// the PV capacity. A directory needs no filesystem resize, so the pod keeps
 // running and sees the new limit at once. Each node resizes its own volumes.
 //
 // Growth is a changed claim, so it passes the same rules as admission does
@@ -93,6 +93,14 @@ func (r *Resizer) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result,
 			return ctrl.Result{}, err
 		}
 	}
+	// The volume has its new size now; the claim says so before the PV
+	// does. Whoever sees the PV grown and then reads the claim (the
+	// Kubernetes volume-expand suite does exactly that) must find the
+	// resize finished, not still in progress. Should the PV patch fail, the
+	// retry finds the PV short of the request and goes through it again.
+	if err := r.settle(ctx, &claim, *request); err != nil {
+		return ctrl.Result{}, err
+	}
 	patch := client.MergeFrom(pv.DeepCopy())
 	pv.Spec.Capacity[corev1.ResourceStorage] = *request
 	if err := r.Client.Patch(ctx, pv, patch); err != nil {
@@ -101,7 +109,7 @@ func (r *Resizer) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result,
 	klog.FromContext(ctx).Info("Resized volume", "pv", pv.Name, "from", current.String(), "to", request.String())
 	r.Recorder.Eventf(&claim, corev1.EventTypeNormal, "VolumeResizeSuccessful", "Volume %s grew from %s to %s on node %s",
 		pv.Name, current.String(), request.String(), r.NodeName)
-	return ctrl.Result{}, r.settle(ctx, &claim, *request)
+	return ctrl.Result{}, nil
 }
 
 // refusal says why growing claim's volume from current to its request is

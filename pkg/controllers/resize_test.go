@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/mazdermind/hostpath-provisioner/pkg/basepath"
 	"github.com/mazdermind/hostpath-provisioner/pkg/policy"
@@ -25,7 +27,7 @@ import (
 // resizeFixture is a Bound 1Mi claim of class "hp" whose request is then
 // raised, with a namespace and the class, as the API server would have them.
 type resizeFixture struct {
-	c      client.Client
+	c      client.WithWatch
 	r      *Resizer
 	events *record.FakeRecorder
 }
@@ -107,6 +109,66 @@ func TestResizerGrowsThePVAndTheClaimStatusAndEndsTheResize(t *testing.T) {
 	}
 	if ev := f.event(t); !strings.Contains(ev, "VolumeResizeSuccessful") {
 		t.Errorf("event = %q", ev)
+	}
+}
+
+// Whoever sees the PV at its new size and then reads the claim must find
+// the resize finished: the Kubernetes volume-expand suite checks the claim's
+// allocatedResourceStatuses right after the PV capacity changes, and a claim
+// still saying ControllerResizeInProgress then fails it.
+func TestResizerFinishesTheClaimBeforeThePVShowsTheNewSize(t *testing.T) {
+	f := newResizeFixture(t, nil, nil, "2Mi", nil)
+	var seen *corev1.PersistentVolumeClaim
+	f.r.Client = interceptor.NewClient(f.c, interceptor.Funcs{
+		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+			if _, ok := obj.(*corev1.PersistentVolume); ok {
+				seen = &corev1.PersistentVolumeClaim{}
+				if err := c.Get(ctx, client.ObjectKey{Namespace: "ns", Name: "c"}, seen); err != nil {
+					return err
+				}
+			}
+			return c.Patch(ctx, obj, patch, opts...)
+		},
+	})
+	f.reconcile(t)
+	if seen == nil {
+		t.Fatal("the resizer never patched the PV")
+	}
+	if s, ok := seen.Status.AllocatedResourceStatuses[corev1.ResourceStorage]; ok {
+		t.Errorf("when the PV capacity was written, the claim's allocatedResourceStatuses[storage] = %s; want it cleared", s)
+	}
+	if got := seen.Status.Capacity.Storage().String(); got != "2Mi" {
+		t.Errorf("when the PV capacity was written, the claim's status.capacity = %s; want 2Mi", got)
+	}
+	if _, pv := f.get(t); pv.Spec.Capacity.Storage().String() != "2Mi" {
+		t.Errorf("PV capacity %s, want 2Mi", pv.Spec.Capacity.Storage())
+	}
+}
+
+// A PV patch that fails after the claim was settled is worked through
+// again: the next reconcile finds the PV short of the request.
+func TestResizerRetriesAPVPatchThatFailedAfterTheClaimWasSettled(t *testing.T) {
+	f := newResizeFixture(t, nil, nil, "2Mi", nil)
+	fail := true
+	f.r.Client = interceptor.NewClient(f.c, interceptor.Funcs{
+		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+			if _, ok := obj.(*corev1.PersistentVolume); ok && fail {
+				fail = false
+				return errors.New("injected: the API server is away")
+			}
+			return c.Patch(ctx, obj, patch, opts...)
+		},
+	})
+	if _, err := f.r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "c"}}); err == nil {
+		t.Fatal("a failed PV patch was not returned as an error (it would not be retried)")
+	}
+	f.reconcile(t)
+	claim, pv := f.get(t)
+	if pv.Spec.Capacity.Storage().String() != "2Mi" || claim.Status.Capacity.Storage().String() != "2Mi" {
+		t.Errorf("after the retry: PV %s, claim status %s; want both 2Mi", pv.Spec.Capacity.Storage(), claim.Status.Capacity.Storage())
+	}
+	if s, ok := claim.Status.AllocatedResourceStatuses[corev1.ResourceStorage]; ok {
+		t.Errorf("after the retry: allocatedResourceStatuses[storage] = %s, want it cleared", s)
 	}
 }
 

@@ -93,11 +93,12 @@ func TestExpansionRaisesTheQuotaWithoutRestartingThePod(t *testing.T) {
 		err := framework.Client().Get(ctxT(t), client.ObjectKeyFromObject(claim), claim)
 		return claim.Status.Capacity.Storage().String() == "32Mi", err
 	})
+	// The event comes last, after the PV capacity.
+	waitEvent(t, ns, claim.Name, "VolumeResizeSuccessful", "from 8Mi to 32Mi", time.Minute)
 	pv := &corev1.PersistentVolume{}
 	if err := framework.Client().Get(ctxT(t), client.ObjectKey{Name: claim.Spec.VolumeName}, pv); err != nil || pv.Spec.Capacity.Storage().String() != "32Mi" {
 		t.Fatalf("PV capacity %v (%v)", pv.Spec.Capacity.Storage(), err)
 	}
-	waitEvent(t, ns, claim.Name, "VolumeResizeSuccessful", "from 8Mi to 32Mi", time.Minute)
 	if err := os.WriteFile(filepath.Join(base, pv.Annotations[policy.AnnPath], "grown"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
