@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -85,9 +86,43 @@ func TestExpansionRaisesTheQuotaWithoutRestartingThePod(t *testing.T) {
 		return strings.Contains(framework.PodLogs(t, ns, "writer"), "FIRST-"), nil
 	})
 
+	// What the claim says the moment the PV shows the new size: watched,
+	// not polled, so the claim is read within milliseconds of the change.
+	claimWhenPVGrew := make(chan *corev1.PersistentVolumeClaim, 1)
+	w, err := framework.Clientset().CoreV1().PersistentVolumes().Watch(ctxT(t), metav1.ListOptions{FieldSelector: "metadata.name=" + claim.Spec.VolumeName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	go func() {
+		defer close(claimWhenPVGrew)
+		for ev := range w.ResultChan() {
+			if pv, ok := ev.Object.(*corev1.PersistentVolume); ok && pv.Spec.Capacity.Storage().String() == "32Mi" {
+				if c, err := framework.Clientset().CoreV1().PersistentVolumeClaims(ns).Get(ctxT(t), claim.Name, metav1.GetOptions{}); err == nil {
+					claimWhenPVGrew <- c
+				}
+				return
+			}
+		}
+	}()
+
 	grow := []byte(`{"spec":{"resources":{"requests":{"storage":"32Mi"}}}}`)
 	if err := framework.Client().Patch(ctxT(t), claim, client.RawPatch(types.MergePatchType, grow)); err != nil {
 		t.Fatal(err)
+	}
+	// Whoever sees the PV grown must find the resize finished on the claim
+	// (the Kubernetes volume-expand suite reads them in that order).
+	select {
+	case c := <-claimWhenPVGrew:
+		if c == nil {
+			t.Fatal("the PV watch ended before the PV showed 32Mi")
+		}
+		if s, ok := c.Status.AllocatedResourceStatuses[corev1.ResourceStorage]; ok || c.Status.Capacity.Storage().String() != "32Mi" {
+			t.Errorf("when the PV showed 32Mi the claim had status.capacity %s and allocatedResourceStatuses[storage] %q; want 32Mi and none",
+				c.Status.Capacity.Storage(), s)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the PV did not show 32Mi within a minute")
 	}
 	framework.WaitFor(t, time.Minute, func() (bool, error) {
 		err := framework.Client().Get(ctxT(t), client.ObjectKeyFromObject(claim), claim)
