@@ -136,7 +136,9 @@ func TestKubernetesStorageSuites(t *testing.T) {
 		if f.Failure != nil {
 			msg = f.Failure.Message
 		}
-		t.Errorf("%s: %s\n%s", f.State, f.name(), msg)
+		// One line: `make test` keeps only the lines that start with a
+		// file:line, so a message on lines of its own would not reach CI's log.
+		t.Errorf("%s: %s: %s", f.State, f.name(), strings.Join(strings.Fields(msg), " "))
 	}
 	if s.counts["passed"] == 0 {
 		t.Errorf("no spec passed: the focus %q selected nothing that ran", focus)
