@@ -84,6 +84,21 @@ func (f *resizeFixture) get(t *testing.T) (*corev1.PersistentVolumeClaim, *corev
 	return claim, pv
 }
 
+// beforePVPatch runs fn before each PV patch the resizer makes; an error
+// from fn fails that patch.
+func (f *resizeFixture) beforePVPatch(fn func(ctx context.Context, c client.Client) error) {
+	f.r.Client = interceptor.NewClient(f.c, interceptor.Funcs{
+		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+			if _, ok := obj.(*corev1.PersistentVolume); ok {
+				if err := fn(ctx, c); err != nil {
+					return err
+				}
+			}
+			return c.Patch(ctx, obj, patch, opts...)
+		},
+	})
+}
+
 func (f *resizeFixture) event(t *testing.T) string {
 	t.Helper()
 	select {
@@ -119,16 +134,9 @@ func TestResizerGrowsThePVAndTheClaimStatusAndEndsTheResize(t *testing.T) {
 func TestResizerFinishesTheClaimBeforeThePVShowsTheNewSize(t *testing.T) {
 	f := newResizeFixture(t, nil, nil, "2Mi", nil)
 	var seen *corev1.PersistentVolumeClaim
-	f.r.Client = interceptor.NewClient(f.c, interceptor.Funcs{
-		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
-			if _, ok := obj.(*corev1.PersistentVolume); ok {
-				seen = &corev1.PersistentVolumeClaim{}
-				if err := c.Get(ctx, client.ObjectKey{Namespace: "ns", Name: "c"}, seen); err != nil {
-					return err
-				}
-			}
-			return c.Patch(ctx, obj, patch, opts...)
-		},
+	f.beforePVPatch(func(ctx context.Context, c client.Client) error {
+		seen = &corev1.PersistentVolumeClaim{}
+		return c.Get(ctx, client.ObjectKey{Namespace: "ns", Name: "c"}, seen)
 	})
 	f.reconcile(t)
 	if seen == nil {
@@ -150,14 +158,12 @@ func TestResizerFinishesTheClaimBeforeThePVShowsTheNewSize(t *testing.T) {
 func TestResizerRetriesAPVPatchThatFailedAfterTheClaimWasSettled(t *testing.T) {
 	f := newResizeFixture(t, nil, nil, "2Mi", nil)
 	fail := true
-	f.r.Client = interceptor.NewClient(f.c, interceptor.Funcs{
-		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
-			if _, ok := obj.(*corev1.PersistentVolume); ok && fail {
-				fail = false
-				return errors.New("injected: the API server is away")
-			}
-			return c.Patch(ctx, obj, patch, opts...)
-		},
+	f.beforePVPatch(func(context.Context, client.Client) error {
+		if fail {
+			fail = false
+			return errors.New("injected: the API server is away")
+		}
+		return nil
 	})
 	if _, err := f.r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "c"}}); err == nil {
 		t.Fatal("a failed PV patch was not returned as an error (it would not be retried)")
